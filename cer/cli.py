@@ -9,6 +9,11 @@ from cer.lazy_group import LazyGroup
 
 COMMANDS = {
     "synth": "cer.synth.command:synth",
+    "train": "cer.train:train",
+    "pretrain": "cer.pretrain:pretrain",
+    "evaluate": "cer.compound.evaluate:evaluate",
+    "ablate": "cer.compound.ablate:ablate",
+    "predict": "cer.predict.command:predict",
 }
 
 

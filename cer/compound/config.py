@@ -1,0 +1,89 @@
+"""The config of a CE curriculum run: the defaults train the compact model on the built-in
+synthetic faces on a CPU; ``curricula/*.yaml`` hold only what differs.
+
+The values of paper 002 where the defaults differ for the CPU run: ViT-B/16 MAE at 224 px,
+lr 1e-5 (``curricula/paper_vit_b.yaml`` sets them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cer.data.source import DataSource
+from cer.train_config import LoopConfig, OptimConfig, OutputConfig
+
+
+@dataclass
+class DataConfig:
+    # single-expression pool: records whose label is one of the 6 CE basic expressions (neutral and
+    # others are dropped, as in 002 sec. 3.3)
+    single: list[DataSource] = field(
+        default_factory=lambda: [DataSource("raf-db-basic", None, {"split": "train"})])
+    # real compound pool: records labelled with a compound class (empty list: synthesis only)
+    compound: list[DataSource] = field(
+        default_factory=lambda: [DataSource("raf-db-compound", None, {"split": "train"})])
+    # compound validation set, evaluated with constrained inference over `constrain`
+    val: DataSource | None = field(
+        default_factory=lambda: DataSource("raf-db-compound", None, {"split": "test"}))
+    constrain: str = "c-expr"      # constraint set (name or YAML file) of evaluation and pair synthesis
+    limit: int | None = None       # cap each source at this many samples (seeded random subset)
+    synthetic_scale: Literal["tiny", "small", "default"] = "default"  # scale of the built-in data
+    synthetic_seed: int = 0
+    cache_images: bool = True      # decode every image once into memory (fast epochs; ~30 KB/face at 96 px)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "vit_face_tiny"    # any timm ViT; paper 002: an MAE ViT-B/16 (vit_base_patch16_224)
+    img_size: int = 96             # paper 002: 224
+    drop_path: float = 0.1
+    checkpoint: str | None = None  # local MAE (.pth with a 'model' key), timm or safetensors weights
+    allow_mismatch: bool = False   # load a checkpoint whose keys differ unexpectedly (reported, not silent)
+    loss: Literal["bce", "balanced_mse"] = "bce"  # multi-label BCE; balanced_mse: the official code's option
+    bmse_noise: float = 0.1        # noise variance of Balanced-MSE (Ren et al. 2022)
+
+
+@dataclass
+class CurriculumConfig:
+    epochs: list[int] = field(default_factory=lambda: [5, 5, 3, 3])           # epochs per stage (002, Table 6)
+    compound: list[float] = field(default_factory=lambda: [0.0, 0.2, 0.4, 1.0])  # compound proportion per stage
+    # mix: fraction of compound samples in each epoch; pool: fraction of the compound pool added to
+    # the single set (the official code's reading)
+    mode: Literal["mix", "pool"] = "mix"
+    epoch_size: int | None = None  # mix mode: samples per epoch; null: the size of the single pool
+
+    def __post_init__(self) -> None:
+        if len(self.epochs) != len(self.compound):
+            raise ValueError(f"curriculum.epochs has {len(self.epochs)} stages but curriculum.compound has "
+                             f"{len(self.compound)}: give one proportion per stage")
+
+
+@dataclass
+class SynthesisConfig:
+    synthetic: float = 0.5         # share of compound samples synthesised from single pairs (rest: real)
+    ops: list[Literal["mixup", "cutmix"]] = field(default_factory=lambda: ["mixup", "cutmix"])  # 002 Table 4
+    mixup_alpha: float | None = None   # Beta(alpha, alpha) mixing weight; null: use mixup_weight
+    mixup_weight: float | None = 0.1   # fixed weight of the first face (002, Table 4: "blended weight 0.1")
+    cutmix_mode: Literal["half", "beta"] = "half"  # half: upper face from one, lower face from the other
+    cutmix_alpha: float = 1.0
+
+
+@dataclass
+class AugmentConfig:
+    hflip: float = 0.5
+    color_jitter: float = 0.4
+    crop_scale: tuple[float, float] = (0.8, 1.0)
+    cutout: float = 0.5            # probability of one cutout hole (002 sec. 3.3)
+
+
+@dataclass
+class CEConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: LoopConfig = field(default_factory=LoopConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)

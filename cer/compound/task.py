@@ -1,0 +1,210 @@
+"""The CE task of paper 002: a multi-label ViT over the 6 basic expressions, trained through a
+curriculum from single to compound expressions, evaluated with constrained inference.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from augment.mixing import CUTMIX, MIXUP, CompoundSynthesizer
+from augment.pipelines import train_pipeline
+from cer.compound.config import CEConfig
+from cer.compound.data import CurriculumDataset, ImageBank, LabelledImages, collate_recipes, compound_targets
+from cer.config import to_dict
+from cer.compound.evaluate import evaluate_compound, normalise
+from cer.curriculum import CurriculumSampler, CurriculumSchedule
+from cer.data.record import FaceRecord
+from cer.data.source import DataSource, read_source
+from cer.models.trained import save_trained
+from cer.taxonomy import CE_BASIC, constraint_set
+
+log = logging.getLogger("cer.compound")
+
+_OPS = {"mixup": MIXUP, "cutmix": CUTMIX}
+MEAN = (0.5, 0.5, 0.5)  # normalisation of the timm ViTs (and of the MAE checkpoints of 002)
+STD = (0.5, 0.5, 0.5)
+
+
+def balanced_mse_loss(probs: torch.Tensor, targets: torch.Tensor, noise_var: float) -> torch.Tensor:
+    """Balanced MSE (Ren et al., CVPR 2022, batch-based Monte-Carlo form) over label vectors: each
+    prediction must be closer to its own target than to the batch's other targets."""
+    dist = torch.cdist(probs.float(), targets.float()).pow(2)  # [N, N]
+    logits = -dist / (2 * noise_var)
+    return F.cross_entropy(logits, torch.arange(len(probs), device=probs.device)) * (2 * noise_var)
+
+
+def split_pools(records: list[FaceRecord]) -> tuple[list[FaceRecord], np.ndarray, list[FaceRecord], np.ndarray]:
+    """Single-expression faces (one CE basic label) and compound faces (two), with multi-hot labels;
+    everything else (neutral, contempt, other, unlabelled) is left out, as in 002."""
+    singles, single_labels, compounds, compound_labels = [], [], [], []
+    for r in records:
+        hot = r.ce_multi_hot()
+        if hot is None:
+            continue
+        if hot.sum() == 1:
+            singles.append(r)
+            single_labels.append(hot)
+        elif hot.sum() == 2:
+            compounds.append(r)
+            compound_labels.append(hot)
+    k = len(CE_BASIC)
+    return (singles, np.asarray(single_labels, np.float32).reshape(-1, k),
+            compounds, np.asarray(compound_labels, np.float32).reshape(-1, k))
+
+
+class CompoundTask:
+    """CE as a :class:`cer.task.Task`; all data is read and decoded when it is built."""
+
+    metric = "val_f1"
+    greater_is_better = True
+
+    def __init__(self, cfg: CEConfig):
+        self.cfg = cfg
+        self.cset = constraint_set(cfg.data.constrain)
+        size = cfg.model.img_size
+        singles, single_labels, compounds, compound_labels = self._read_pools()
+        if not singles:
+            raise ValueError("the single-expression pool is empty: data.single must hold faces labelled "
+                             f"with one of {', '.join(CE_BASIC.classes)}")
+        cache = cfg.data.cache_images
+        self.single_bank = ImageBank(singles, size, cache, "single-expression faces")
+        self.compound_bank = ImageBank(compounds, size, cache, "compound faces")
+        self.single_index = single_labels.argmax(1)
+        aug = cfg.augment
+        pipeline = train_pipeline(size, hflip=aug.hflip, color_jitter=aug.color_jitter,
+                                  crop_scale=tuple(aug.crop_scale), cutout=aug.cutout)
+        self.dataset = CurriculumDataset(self.single_bank, single_labels, self.compound_bank,
+                                         compound_labels, pipeline, seed=cfg.train.seed)
+        self.schedule = CurriculumSchedule(tuple(cfg.curriculum.epochs), tuple(cfg.curriculum.compound),
+                                           cfg.curriculum.mode)
+        syn = cfg.synthesis
+        self.synthesizer = CompoundSynthesizer(mixup_alpha=syn.mixup_alpha, mixup_weight=syn.mixup_weight,
+                                               cutmix_mode=syn.cutmix_mode, cutmix_alpha=syn.cutmix_alpha)
+        self._samplers: dict[tuple[int, int], CurriculumSampler] = {}
+        self.val_set = self._read_val(cfg.data.val, size) if cfg.data.val is not None else None
+        print(f"data: {len(singles)} single-expression faces, {len(compounds)} real compound faces, "
+              f"{len(self.val_set) if self.val_set else 0} validation faces ({self.cset.name})", flush=True)
+
+    # --- data -----------------------------------------------------------------------------------
+
+    def _read(self, source: DataSource) -> list[FaceRecord]:
+        d = self.cfg.data
+        return read_source(source, limit=d.limit, seed=self.cfg.train.seed,
+                           synthetic_scale=d.synthetic_scale, synthetic_seed=d.synthetic_seed)
+
+    def _read_pools(self):
+        single_records = [r for s in self.cfg.data.single for r in self._read(s)]
+        compound_records = [r for s in self.cfg.data.compound for r in self._read(s)]
+        singles, single_labels, extra_compounds, extra_labels = split_pools(single_records)
+        _, _, compounds, compound_labels = split_pools(compound_records)
+        # compound faces found among the "single" sources still count as compounds
+        return (singles, single_labels, extra_compounds + compounds,
+                np.concatenate([extra_labels, compound_labels]))
+
+    def _read_val(self, source: DataSource, size: int) -> LabelledImages:
+        records, targets, dropped = compound_targets(self._read(source), self.cset)
+        if dropped:
+            log.warning("validation: %d faces whose label is not a class of %s were left out", dropped, self.cset.name)
+        if not records:
+            raise ValueError(f"the validation set {source.reader} {source.path or '(synthetic)'} has no face "
+                             f"labelled with a class of {self.cset.name}")
+        return LabelledImages(ImageBank(records, size, self.cfg.data.cache_images, "validation faces"), targets)
+
+    def _sampler(self, rank: int, world: int) -> CurriculumSampler:
+        key = (rank, world)
+        if key not in self._samplers:
+            c = self.cfg
+            self._samplers[key] = CurriculumSampler(
+                self.single_index, len(self.compound_bank), self.schedule, self.cset.allowed_pairs(),
+                synthetic=c.synthesis.synthetic, ops=[_OPS[o] for o in c.synthesis.ops],
+                epoch_size=c.curriculum.epoch_size if self.schedule.mode == "mix" else None,
+                seed=c.train.seed, num_replicas=world, rank=rank)
+        return self._samplers[key]
+
+    def num_epochs(self) -> int:
+        return self.schedule.total_epochs
+
+    def batches_in_epoch(self, epoch: int, world_size: int) -> int:
+        return math.ceil(self._sampler(0, world_size).epoch_length(epoch) / self.cfg.optim.batch_size)
+
+    def _workers(self) -> int:
+        if self.cfg.train.num_workers is not None:
+            return self.cfg.train.num_workers
+        return 4 if torch.cuda.is_available() else 0
+
+    def train_loader(self, epoch: int, rank: int, world_size: int, skip: int = 0) -> DataLoader:
+        sampler = self._sampler(rank, world_size)
+        sampler.set_epoch(epoch)
+        if skip:
+            sampler.load_state_dict({**sampler.state_dict(), "epoch": epoch, "consumed": skip})
+        self.dataset.set_epoch(epoch)
+        workers = self._workers()
+        return DataLoader(self.dataset, batch_size=self.cfg.optim.batch_size, sampler=sampler,
+                          collate_fn=collate_recipes, num_workers=workers,
+                          pin_memory=torch.cuda.is_available(), persistent_workers=False)
+
+    def val_loader(self) -> DataLoader | None:
+        if self.val_set is None:
+            return None
+        return DataLoader(self.val_set, batch_size=self.cfg.optim.batch_size * 2, shuffle=False,
+                          num_workers=self._workers())
+
+    def epoch_info(self, epoch: int) -> dict[str, Any]:
+        counts = self._sampler(0, 1).stage_summary(epoch)
+        return {"stage": self.schedule.stage_of(epoch) + 1, "compound_fraction": self.schedule.fraction(epoch),
+                **{f"n_{k}": v for k, v in counts.items()}}
+
+    # --- model, step, evaluation ------------------------------------------------------------------
+
+    def build_model(self) -> nn.Module:
+        from cer.models.backbone import create_backbone
+
+        m = self.cfg.model
+        model = create_backbone(m.name, m.img_size, len(CE_BASIC), drop_path=m.drop_path)
+        if m.checkpoint:
+            from cer.models.checkpoint import load_backbone_weights
+
+            report = load_backbone_weights(model, m.checkpoint, allow_mismatch=m.allow_mismatch)
+            print(f"loaded {m.checkpoint}: {report.summary()}", flush=True)
+        return model
+
+    def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor],
+                      generator: torch.Generator) -> dict[str, torch.Tensor]:
+        images = batch["images"].float().div_(255)
+        labels = batch["labels"]
+        direct = batch["direct"]
+        synth, synth_labels = self.synthesizer(images, labels, batch["pairs"], batch["ops"], generator)
+        x = normalise(torch.cat([images[direct], synth]), MEAN, STD)
+        y = torch.cat([labels[direct], synth_labels])
+        logits = model(x)
+        if self.cfg.model.loss == "bce":
+            loss = F.binary_cross_entropy_with_logits(logits.float(), y)
+            return {"loss": loss, "bce_loss": loss.detach()}
+        loss = balanced_mse_loss(torch.sigmoid(logits.float()), y, self.cfg.model.bmse_noise)
+        return {"loss": loss, "bmse_loss": loss.detach()}
+
+    def evaluate(self, model: nn.Module, loader: Any, accelerator: Any) -> dict[str, Any]:
+        return evaluate_compound(model, loader, self.cset, MEAN, STD, accelerator.gather_for_metrics,
+                                 accelerator.device)
+
+    def export(self, model: nn.Module, folder: Path) -> None:
+        m = self.cfg.model
+        save_trained(model, folder, {
+            "model": m.name, "img_size": m.img_size, "num_classes": len(CE_BASIC),
+            "label_space": CE_BASIC.name, "classes": list(CE_BASIC.classes), "mean": list(MEAN),
+            "std": list(STD), "constrain": self.cset.name, "config": to_dict(self.cfg),
+        })
+
+    def report(self, run_dir: Path, history: list[dict[str, Any]], last_eval: dict[str, Any]) -> None:
+        from cer.compound.report import write_report
+
+        write_report(run_dir / "report", history, last_eval)

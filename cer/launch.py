@@ -1,0 +1,95 @@
+"""Start or resume a training run of any task: config files + overrides -> run folder -> Trainer.
+
+Shared by ``cer.train`` (CE) and ``mtl train``: both get the same strict configs, run folders,
+resume rules and multi-process handling.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+C = TypeVar("C")
+
+
+def resolve_run_dir(output: str | None, name: str, resume: str | None) -> tuple[Path, Path | None]:
+    """The run folder and the checkpoint to resume from (None: a fresh start).
+
+    ``resume``: None (fresh), ``auto`` (the newest complete checkpoint of ``output``, or of the
+    newest run folder of ``runs/<name>/`` that has one), or a checkpoint / run folder path.
+    """
+    from cer.trainer import find_resume_checkpoint
+
+    if resume not in (None, "auto"):
+        path = Path(resume)
+        ckpt = find_resume_checkpoint(path) if (path / "checkpoints").is_dir() else path
+        if ckpt is None or not (ckpt / "progress.json").is_file():
+            raise click.BadParameter(f"{resume} is neither a run folder with a complete checkpoint nor a "
+                                     "checkpoint folder", param_hint="--resume")
+        run_dir = Path(output) if output else ckpt.parent.parent
+        return run_dir, ckpt
+    if output:
+        run_dir = Path(output)
+        return run_dir, find_resume_checkpoint(run_dir) if resume == "auto" else None
+    parent = Path("runs") / name
+    if resume == "auto" and parent.is_dir():
+        for run_dir in sorted((p for p in parent.iterdir() if p.is_dir()), reverse=True):
+            ckpt = find_resume_checkpoint(run_dir)
+            if ckpt is not None:
+                return run_dir, ckpt
+    return parent / time.strftime("%Y%m%d-%H%M%S"), None
+
+
+def _agree(value: Any) -> Any:
+    """The main process's ``value`` on every process (run folder names include a timestamp)."""
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
+
+    if PartialState().num_processes == 1:
+        return value
+    box = [value]
+    broadcast_object_list(box, from_process=0)
+    return box[0]
+
+
+def launch(schema: type[C], build_task: Callable[[C], Any], configs: Sequence[str], overrides: Sequence[str] = (),
+           output: str | None = None, resume: str | None = None, default_name: str = "default") -> tuple[Any, Path, dict[str, Any]]:
+    """Load the config, make (or find) the run folder, build the task and train it.
+
+    Args:
+        schema: the config dataclass; it must have ``optim``, ``train`` and ``output`` sections
+            (``cer.train_config``).
+        build_task: config -> task (``cer.task.Task``).
+        configs, overrides: YAML files merged in order, then ``key=value`` overrides.
+        output: run folder (default: the config's ``output.dir``, else ``runs/<name>/<timestamp>``).
+        resume: None, ``auto`` or a run / checkpoint folder.
+        default_name: the run name when no config file is given.
+
+    Returns:
+        the task, the run folder and the final validation metrics.
+    """
+    from accelerate import PartialState
+
+    from cer.config import dump_yaml, load_config, to_dict
+    from cer.trainer import Trainer
+
+    cfg = load_config(schema, configs, overrides)
+    state = PartialState()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("cer", "mtl"):
+        logging.getLogger(name).setLevel(logging.INFO if state.is_main_process else logging.WARNING)
+    name = cfg.output.name or (Path(configs[0]).stem if configs else default_name)
+    run_dir, ckpt = _agree(resolve_run_dir(output or cfg.output.dir, name, resume))
+    if state.is_main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump_yaml(cfg, run_dir / "config.yaml")
+        print(f"run folder: {run_dir}" + (f" (resuming from {ckpt.name})" if ckpt else ""), flush=True)
+    state.wait_for_everyone()
+    task = build_task(cfg)
+    metrics = Trainer(task, cfg.optim, cfg.train, run_dir, to_dict(cfg)).fit(resume_from=ckpt)
+    return task, run_dir, metrics

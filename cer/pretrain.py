@@ -1,0 +1,232 @@
+"""``cer pretrain CONFIG``: MAE self-supervised pretraining on face images (papers 001/002), on the
+same trainer as every other task. Its ``best/encoder.safetensors`` is what a fine-tuning run loads
+with ``--set model.checkpoint=RUN/best/encoder.safetensors``.
+
+Defaults: every face of the built-in synthetic RAF-DB look-alike (basic and compound training
+splits, labels unused), the compact ViT, 75 % masking, pixel L2 on the masked patches.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from cer.data.source import DataSource
+from cer.train_config import LoopConfig, OptimConfig, OutputConfig
+
+MEAN = STD = (0.5, 0.5, 0.5)
+
+
+@dataclass
+class PretrainDataConfig:
+    train: list[DataSource] = field(default_factory=lambda: [
+        DataSource("raf-db-basic", None, {"split": "train"}), DataSource("raf-db-compound", None, {"split": "train"})])
+    val: DataSource | None = field(default_factory=lambda: DataSource("raf-db-basic", None, {"split": "test"}))
+    limit: int | None = None       # cap each source (seeded random subset)
+    synthetic_scale: str = "default"
+    synthetic_seed: int = 0
+    cache_images: bool = True
+
+
+@dataclass
+class MAEConfig:
+    name: str = "vit_face_tiny"    # the encoder: any timm ViT (paper: vit_base_patch16_224)
+    img_size: int = 96
+    decoder_embed_dim: int = 128   # MAE paper: 512 wide, 8 deep for ViT-B; small for the compact ViT
+    decoder_depth: int = 2
+    decoder_num_heads: int = 4
+    mask_ratio: float = 0.75       # MAE paper and 001: 75 %
+    norm_pix_loss: bool = False    # per-patch normalised pixel targets (MAE paper's better option)
+
+
+@dataclass
+class PretrainConfig:
+    data: PretrainDataConfig = field(default_factory=PretrainDataConfig)
+    model: MAEConfig = field(default_factory=MAEConfig)
+    epochs: int = 20
+    hflip: float = 0.5
+    crop_scale: tuple[float, float] = (0.6, 1.0)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1.5e-3, weight_decay=0.05, betas=(0.9, 0.95)))
+    train: LoopConfig = field(default_factory=LoopConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+class _Faces(Dataset):
+    def __init__(self, bank: Any, pipeline: Any, seed: int):
+        self.bank, self.pipeline, self.seed, self.epoch = bank, pipeline, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.bank)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        img = self.bank[i]
+        if self.pipeline is not None:
+            from augment.pipelines import reseed
+            from cer.compound.data import _seed_of
+
+            reseed(self.pipeline, _seed_of(self.seed, self.epoch, i))
+            img = self.pipeline(image=img)["image"]
+        return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+
+
+class MAETask:
+    """MAE pretraining as a :class:`cer.task.Task`: the metric is the validation reconstruction loss."""
+
+    metric = "val_loss"
+    greater_is_better = False
+
+    def __init__(self, cfg: PretrainConfig):
+        from augment.pipelines import train_pipeline
+        from cer.compound.data import ImageBank
+        from cer.data.source import read_source
+
+        self.cfg = cfg
+        d, size = cfg.data, cfg.model.img_size
+
+        def read(src: DataSource):
+            return read_source(src, limit=d.limit, seed=cfg.train.seed, synthetic_scale=d.synthetic_scale,
+                               synthetic_seed=d.synthetic_seed)
+
+        train = [r for s in d.train for r in read(s)]
+        if not train:
+            raise ValueError("data.train holds no image: give at least one source with faces")
+        pipeline = train_pipeline(size, hflip=cfg.hflip, color_jitter=0, crop_scale=tuple(cfg.crop_scale), cutout=0)
+        self.train_set = _Faces(ImageBank(train, size, d.cache_images, "faces"), pipeline, cfg.train.seed)
+        self.val_set = _Faces(ImageBank(read(d.val), size, d.cache_images, "validation faces"), None, 0) \
+            if d.val is not None else None
+        print(f"data: {len(self.train_set)} training faces, {len(self.val_set) if self.val_set else 0} validation faces",
+              flush=True)
+
+    def build_model(self) -> nn.Module:
+        from cer.models.mae import MaskedAutoencoderViT
+
+        m = self.cfg.model
+        return MaskedAutoencoderViT(m.name, m.img_size, decoder_embed_dim=m.decoder_embed_dim,
+                                    decoder_depth=m.decoder_depth, decoder_num_heads=m.decoder_num_heads,
+                                    mask_ratio=m.mask_ratio, norm_pix_loss=m.norm_pix_loss)
+
+    def num_epochs(self) -> int:
+        return self.cfg.epochs
+
+    def batches_in_epoch(self, epoch: int, world_size: int) -> int:
+        return math.ceil(len(self.train_set) // world_size / self.cfg.optim.batch_size)
+
+    def _workers(self) -> int:
+        n = self.cfg.train.num_workers
+        return n if n is not None else (4 if torch.cuda.is_available() else 0)
+
+    def train_loader(self, epoch: int, rank: int, world_size: int, skip: int = 0) -> DataLoader:
+        from cer.shuffle_sampler import ShuffleSampler
+
+        sampler = ShuffleSampler(len(self.train_set), self.cfg.train.seed, world_size, rank)
+        sampler.set_epoch(epoch)
+        sampler.skip(skip)
+        self.train_set.epoch = epoch
+        return DataLoader(self.train_set, batch_size=self.cfg.optim.batch_size, sampler=sampler,
+                          num_workers=self._workers(), pin_memory=torch.cuda.is_available())
+
+    def val_loader(self) -> DataLoader | None:
+        if self.val_set is None:
+            return None
+        return DataLoader(self.val_set, batch_size=self.cfg.optim.batch_size * 2, num_workers=self._workers())
+
+    def training_step(self, model: nn.Module, batch: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        from cer.compound.evaluate import normalise
+
+        out = model(normalise(batch, MEAN, STD), generator=generator)
+        return {"loss": out["loss"], "mae_loss": out["loss"].detach()}
+
+    def evaluate(self, model: nn.Module, loader: Any, accelerator: Any) -> dict[str, Any]:
+        from cer.compound.evaluate import normalise
+
+        # The same masks every epoch, so the validation loss moves only with the model.
+        generator = torch.Generator(device=accelerator.device).manual_seed(12345)
+        losses = []
+        for batch in loader:
+            x = normalise(batch, MEAN, STD)
+            loss = model(x, generator=generator)["loss"].float().reshape(1).repeat(len(x))
+            losses.append(accelerator.gather_for_metrics(loss).cpu())
+        self._last_val_batch = batch[:8].cpu() if losses else None
+        return {"val_loss": float(torch.cat(losses).mean())} if losses else {}
+
+    def epoch_info(self, epoch: int) -> dict[str, Any]:
+        return {"mask_ratio": self.cfg.model.mask_ratio}
+
+    def export(self, model: nn.Module, folder: Path) -> None:
+        from cer.models.checkpoint import save_safetensors
+
+        folder.mkdir(parents=True, exist_ok=True)
+        m = self.cfg.model
+        save_safetensors(model.encoder_state_dict(), folder / "encoder.safetensors")
+        save_safetensors(model.state_dict(), folder / "mae.safetensors")
+        (folder / "encoder.json").write_text(json.dumps({
+            "model": m.name, "img_size": m.img_size, "mean": list(MEAN), "std": list(STD),
+            "mask_ratio": m.mask_ratio, "norm_pix_loss": m.norm_pix_loss}, indent=1))
+        self._model = model  # the report shows this model's reconstructions
+
+    def report(self, run_dir: Path, history: list[dict[str, Any]], last_eval: dict[str, Any]) -> None:
+        from cer.compound.evaluate import normalise
+        from cer.compound.report import _pyplot
+        from cer.models.mae import mae_reconstruction_grid
+
+        folder = run_dir / "report"
+        folder.mkdir(parents=True, exist_ok=True)
+        plt = _pyplot()
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        epochs = [r["epoch"] + 1 for r in history]
+        ax.plot(epochs, [r.get("train_loss") for r in history], "o-", label="train")
+        ax.plot(epochs, [r.get("val_loss") for r in history], "s-", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("masked-patch L2")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(folder / "loss.png", dpi=120)
+        plt.close(fig)
+        batch = getattr(self, "_last_val_batch", None)
+        model = getattr(self, "_model", None)
+        if batch is not None and model is not None:
+            mae_reconstruction_grid(model.cpu(), normalise(batch, MEAN, STD), folder / "reconstructions.png",
+                                    mean=MEAN, std=STD, generator=torch.Generator().manual_seed(0))
+
+
+def run(configs: Sequence[str], overrides: Sequence[str] = (), output: str | None = None,
+        resume: str | None = None) -> dict[str, Any]:
+    """Pretrain as configured; returns the final validation metrics."""
+    from cer.launch import launch
+
+    _, run_dir, metrics = launch(PretrainConfig, MAETask, configs, overrides, output, resume, default_name="pretrain")
+    if "val_loss" in metrics:
+        print(f"validation reconstruction loss: {metrics['val_loss']:.4f}\n"
+              f"encoder for fine-tuning: {run_dir / 'best' / 'encoder.safetensors'}", flush=True)
+    return metrics
+
+
+@click.command("pretrain", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("configs", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, value parsed as YAML, e.g. --set epochs=5. Repeatable.")
+@click.option("--output", "-o", type=click.Path(file_okay=False), default=None,
+              help="Run folder (default: runs/<config name>/<timestamp>).")
+@click.option("--resume", default=None, metavar="auto|PATH", help="Resume from the newest checkpoint ('auto') or a path.")
+def pretrain(configs: tuple[str, ...], overrides: tuple[str, ...], output: str | None, resume: str | None) -> None:
+    """MAE self-supervised pretraining on face images (75 % masking, pixel L2).
+
+    CONFIGS are optional YAML files over the defaults (built-in synthetic faces, compact ViT). Fine-tune
+    from the result with: cer train ... --set model.checkpoint=RUN/best/encoder.safetensors
+    """
+    from cer.config import ConfigError
+
+    try:
+        run(configs, overrides, output, resume)
+    except ConfigError as err:
+        raise click.UsageError(str(err)) from None

@@ -1,0 +1,237 @@
+"""The one training loop, for every task (CE, MTL, MAE pretraining).
+
+It owns what is the same for all of them: accelerate (devices, processes, precision), AdamW with
+optional layer-wise lr decay, the per-step warmup + cosine schedule, gradient accumulation and
+clipping, EMA, ``torch.compile``, evaluation, best-model export, checkpoints and resume, the
+metrics log and the progress bar. A :class:`cer.task.Task` owns everything else.
+
+Determinism: every epoch starts by seeding all RNGs from (seed, epoch, rank), and on-device
+randomness gets a generator seeded from (seed, step), so an epoch's numbers do not depend on what
+ran before it; resuming at an epoch boundary therefore reproduces an uninterrupted run exactly.
+A mid-epoch resume restores the RNG states that accelerate saved with the checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from cer.checkpoints import Progress, complete_checkpoints, read_progress, save_checkpoint
+from cer.run_log import RunLog
+from cer.schedule import warmup_cosine
+from cer.task import Task
+from cer.train_config import LoopConfig, OptimConfig
+
+log = logging.getLogger("cer.trainer")
+
+
+def resolve_precision(precision: str) -> str:
+    if precision != "auto":
+        return precision
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "no"  # bf16 autocast on CPU is slower than fp32 for these models
+
+
+class Trainer:
+    """Runs ``task`` for its epochs under ``optim`` and ``loop``, writing into ``run_dir``.
+
+    Args:
+        task: what to train (model, data, loss, metrics).
+        optim: optimiser and schedule settings.
+        loop: seed, precision, EMA, checkpoints, workers.
+        run_dir: the run folder (shared by all processes).
+        config: the resolved config, stored in every checkpoint.
+    """
+
+    def __init__(self, task: Task, optim: OptimConfig, loop: LoopConfig, run_dir: Path, config: dict[str, Any]):
+        self.task, self.optim, self.loop, self.run_dir, self.config = task, optim, loop, Path(run_dir), config
+        # Gradient accumulation is done by hand (see `_train_epoch`): accelerate's `accumulate`
+        # finds epoch ends through a prepared DataLoader, and ours must stay unprepared because the
+        # curriculum sampler shards across processes itself.
+        self.accelerator = Accelerator(mixed_precision=resolve_precision(loop.precision))
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.is_main = self.accelerator.is_main_process
+        self.run_log = RunLog(self.run_dir, enabled=self.is_main)
+
+    # --- set-up -----------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        import timm.optim
+
+        acc = self.accelerator
+        set_seed(self.loop.seed)
+        model = self.task.build_model()
+        if self.loop.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        optimizer = timm.optim.create_optimizer_v2(
+            model, "adamw", lr=self.optim.lr, weight_decay=self.optim.weight_decay,
+            layer_decay=self.optim.layer_decay, betas=tuple(self.optim.betas),
+        )
+        for group in optimizer.param_groups:
+            group.setdefault("lr_scale", 1.0)
+        self.model, self.optimizer = acc.prepare(model, optimizer)
+        val = self.task.val_loader()
+        self.val_loader = acc.prepare(val) if val is not None else None
+        self.ema = None
+        if self.loop.ema:
+            from timm.utils import ModelEmaV3
+
+            self.ema = ModelEmaV3(acc.unwrap_model(self.model), decay=self.loop.ema_decay)
+            acc.register_for_checkpointing(self.ema)
+        self.forward_model = torch.compile(self.model) if self.loop.compile else self.model
+        # The lr schedule is indexed by optimiser step over the whole run (all stages).
+        world = acc.num_processes
+        self.steps_per_epoch = [
+            math.ceil(self.task.batches_in_epoch(e, world) / self.optim.accumulate)
+            for e in range(self.task.num_epochs())
+        ]
+        warmup = int(round(self.optim.warmup_epochs * self.steps_per_epoch[0]))
+        self.lr = warmup_cosine(sum(self.steps_per_epoch), self.optim.lr, self.optim.min_lr, warmup)
+
+    def _resume(self, checkpoint: Path | None) -> Progress:
+        if checkpoint is None:
+            return Progress(config=self.config)
+        progress = read_progress(checkpoint)
+        self.accelerator.load_state(str(checkpoint))
+        self.run_log.truncate(before_epoch=progress.epoch)
+        if self.is_main:
+            print(f"resumed from {checkpoint} (epoch {progress.epoch + 1}, "
+                  f"{progress.samples_done} samples into it)", flush=True)
+        return progress
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def fit(self, resume_from: Path | None = None) -> dict[str, Any]:
+        """Train all epochs (from ``resume_from`` when given); returns the last evaluation."""
+        self._build()
+        progress = self._resume(resume_from)
+        last_eval: dict[str, Any] = {}
+        for epoch in range(progress.epoch, self.task.num_epochs()):
+            started = time.time()
+            mid_epoch = progress.samples_done > 0
+            if not mid_epoch:  # a mid-epoch resume keeps the RNG states it restored
+                set_seed(self.loop.seed * 1000 + epoch, device_specific=True)
+            train_loss = self._train_epoch(epoch, progress)
+            last_eval = self._evaluate()
+            row = {"epoch": epoch, **self.task.epoch_info(epoch), "train_loss": train_loss,
+                   "lr": float(self.optimizer.param_groups[0]["lr"]), "step": progress.global_step,
+                   **{k: v for k, v in last_eval.items() if isinstance(v, (int, float))},
+                   "seconds": round(time.time() - started, 2)}
+            self._track_best(progress, epoch, last_eval)
+            self.run_log.write(row, progress.global_step)
+            if self.is_main:
+                shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                 for k, v in row.items() if "/" not in k and k != "epoch")
+                print(f"epoch {epoch + 1}/{self.task.num_epochs()}: {shown}", flush=True)
+            progress.epoch, progress.samples_done = epoch + 1, 0
+            save_checkpoint(self.accelerator, self.ckpt_dir, progress, self.loop.keep_checkpoints)
+        if not last_eval:  # resumed from the final checkpoint: nothing left to train
+            last_eval = self._evaluate()
+        if self.is_main:
+            self.task.report(self.run_dir, self.run_log.history(), last_eval)
+        self.run_log.close()
+        self.accelerator.wait_for_everyone()
+        return last_eval
+
+    def _train_epoch(self, epoch: int, progress: Progress) -> float:
+        acc, task = self.accelerator, self.task
+        world = acc.num_processes
+        loader = task.train_loader(epoch, acc.process_index, world, skip=progress.samples_done)
+        total_batches = task.batches_in_epoch(epoch, world)
+        done_batches = 0
+        if progress.samples_done:
+            done_batches = progress.samples_done // self.optim.batch_size
+        self.model.train()
+        bar = None
+        if self.loop.progress and self.is_main:
+            from tqdm.auto import tqdm
+
+            # disable=None: no bar when the output is not a terminal (CI logs, nohup)
+            bar = tqdm(total=total_batches, initial=done_batches, desc=f"epoch {epoch + 1}", leave=False,
+                       disable=None)
+        loss_sum = torch.zeros((), device=acc.device)
+        count = torch.zeros((), device=acc.device)
+        k = self.optim.accumulate
+        for i, batch in enumerate(loader, start=done_batches):
+            batch = _to_device(batch, acc.device)
+            generator = torch.Generator(device=acc.device)
+            generator.manual_seed(self.loop.seed * 1_000_003 + progress.global_step * 101 + i % k + 7919 * acc.process_index)
+            last_micro = (i + 1) % k == 0 or i + 1 == total_batches
+            # Gradients are all-reduced only on the micro-batch that ends an optimiser step.
+            sync = nullcontext() if last_micro else acc.no_sync(self.model)
+            with sync:
+                with acc.autocast():
+                    out = task.training_step(self.forward_model, batch, generator)
+                acc.backward(out["loss"] / k)
+            if last_micro:
+                if self.optim.clip_grad:
+                    acc.clip_grad_norm_(self.model.parameters(), self.optim.clip_grad)
+                lr = float(self.lr[min(progress.global_step, len(self.lr) - 1)])
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr * group["lr_scale"]
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                progress.global_step += 1
+                if self.ema is not None:
+                    self.ema.update(acc.unwrap_model(self.model), step=progress.global_step)
+            loss_sum += out["loss"].detach().float()
+            count += 1
+            progress.samples_done = (i + 1) * self.optim.batch_size
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{out['loss'].item():.4f}")
+            every = self.loop.checkpoint_every
+            if every and last_micro and progress.global_step % every == 0 and i + 1 < total_batches:
+                save_checkpoint(acc, self.ckpt_dir, progress, self.loop.keep_checkpoints)
+        if bar is not None:
+            bar.close()
+        loss_sum, count = acc.reduce(loss_sum, "sum"), acc.reduce(count, "sum")
+        return float(loss_sum / count.clamp(min=1))
+
+    def _evaluate(self) -> dict[str, Any]:
+        if self.val_loader is None:
+            return {}
+        model = self.ema.module if self.ema is not None else self.model
+        model.eval()
+        with torch.no_grad(), self.accelerator.autocast():
+            return self.task.evaluate(model, self.val_loader, self.accelerator)
+
+    def _track_best(self, progress: Progress, epoch: int, metrics: dict[str, Any]) -> None:
+        value = metrics.get(self.task.metric)
+        if value is None:
+            return
+        better = progress.best_metric is None or (
+            value > progress.best_metric if self.task.greater_is_better else value < progress.best_metric
+        )
+        if better:
+            progress.best_metric, progress.best_epoch = float(value), epoch
+            if self.is_main:
+                model = self.ema.module if self.ema is not None else self.accelerator.unwrap_model(self.model)
+                self.task.export(model, self.run_dir / "best")
+
+
+def find_resume_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint of ``run_dir``, or None."""
+    found = complete_checkpoints(Path(run_dir) / "checkpoints")
+    return found[-1] if found else None
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+
