@@ -93,3 +93,16 @@ def launch(schema: type[C], build_task: Callable[[C], Any], configs: Sequence[st
     task = build_task(cfg)
     metrics = Trainer(task, cfg.optim, cfg.train, run_dir, to_dict(cfg)).fit(resume_from=ckpt)
     return task, run_dir, metrics
+
+
+def run_options(command: Callable) -> Callable:
+    """The options every training command shares: ``--set``, ``--output``, ``--resume``."""
+    command = click.option("--resume", default=None, metavar="auto|PATH",
+                           help="Resume: 'auto' picks the newest complete checkpoint (of --output, or of the "
+                                "newest run of this config); or a run folder / checkpoint folder.")(command)
+    command = click.option("--output", "-o", type=click.Path(file_okay=False), default=None,
+                           help="Run folder (default: runs/<config name>/<timestamp>).")(command)
+    command = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                           help="Override a config key, value parsed as YAML, e.g. --set optim.lr=3e-4. "
+                                "Repeatable.")(command)
+    return click.argument("configs", nargs=-1, type=click.Path(exists=True, dir_okay=False))(command)

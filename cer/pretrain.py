@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from cer.launch import run_options
 import numpy as np
 import torch
 from torch import nn
@@ -212,12 +214,7 @@ def run(configs: Sequence[str], overrides: Sequence[str] = (), output: str | Non
 
 
 @click.command("pretrain", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("configs", nargs=-1, type=click.Path(exists=True, dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key, value parsed as YAML, e.g. --set epochs=5. Repeatable.")
-@click.option("--output", "-o", type=click.Path(file_okay=False), default=None,
-              help="Run folder (default: runs/<config name>/<timestamp>).")
-@click.option("--resume", default=None, metavar="auto|PATH", help="Resume from the newest checkpoint ('auto') or a path.")
+@run_options
 def pretrain(configs: tuple[str, ...], overrides: tuple[str, ...], output: str | None, resume: str | None) -> None:
     """MAE self-supervised pretraining on face images (75 % masking, pixel L2).
 

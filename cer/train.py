@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from cer.launch import run_options
+
 
 def run(configs: Sequence[str], overrides: Sequence[str] = (), output: str | None = None,
         resume: str | None = None) -> dict[str, Any]:
@@ -31,14 +33,7 @@ def run(configs: Sequence[str], overrides: Sequence[str] = (), output: str | Non
 
 
 @click.command("train", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("configs", nargs=-1, type=click.Path(exists=True, dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key, value parsed as YAML, e.g. --set curriculum.epochs=[1,1,1,1]. Repeatable.")
-@click.option("--output", "-o", type=click.Path(file_okay=False), default=None,
-              help="Run folder (default: runs/<config name>/<timestamp>).")
-@click.option("--resume", default=None, metavar="auto|PATH",
-              help="Resume: 'auto' picks the newest complete checkpoint (of --output, or of the newest "
-                   "run of this config); or a run folder / checkpoint folder.")
+@run_options
 def train(configs: tuple[str, ...], overrides: tuple[str, ...], output: str | None, resume: str | None) -> None:
     """Train the CE model through a curriculum (paper 002).
 
