@@ -9,6 +9,8 @@ from PIL import Image
 from cer.synth.face import (
     BROW_Y, EYE_Y, FRAMINGS, MOUTH_Y, NOSTRIL_Y, Pose, au_levels, face_box, render_face,
 )
+from cer.synth.face_geometry import Raster
+from cer.synth.face_mouth import jaw_drop
 from cer.synth.identity import Identity, sample_identity
 from cer.synth.preview import contact_sheet, sheet_classes
 from cer.synth.scene import Scene, composite, render_background, render_image, sample_scene
@@ -152,6 +154,24 @@ def test_face_box_frames_the_face_and_follows_pose_and_jaw():
     assert face_box(idn, Pose(), 120, aus={26: 1.0})[3] > h  # the open jaw lengthens it
 
 
+@pytest.mark.parametrize("face_height", [0.92, 1.08])
+@pytest.mark.parametrize("aus", [{}, {25: 1.0, 26: 1.0}])
+def test_face_box_ends_at_the_rendered_chin(face_height, aus):
+    idn, size = Identity(face_height=face_height), 400
+    # The lowest pixel inside the head's outline, down the middle of the frontal face.
+    head = Raster(idn, Pose(), size, "head", jaw_drop(au_levels(aus))).head_d[:, size // 2] < 0
+    chin_edge = np.nonzero(head)[0].max() + 1
+    _, y, _, h = face_box(idn, Pose(), size, aus=aus)
+    assert abs(y + h - chin_edge) < 1.0
+
+
+def test_face_box_refuses_what_render_face_refuses():
+    with pytest.raises(ValueError, match="framing"):
+        face_box(PLAIN, framing="body")
+    with pytest.raises(ValueError, match="99"):
+        face_box(PLAIN, aus={99: 1.0})
+
+
 # --- scenes ------------------------------------------------------------------------------------
 
 
@@ -179,6 +199,10 @@ def test_composite_pastes_the_face_where_asked_and_keeps_the_background_size():
     assert changed[1].min() >= 90 and changed[0].min() >= 10 and changed[0].max() < 74
     # Hanging over the edge is allowed; the outside part is dropped.
     assert composite(rgba, Scene(), bg, at=(140, -30)).shape == bg.shape
+    # A strided view of the face (a crop of a larger array, say) composites like a copy of it.
+    wide = np.zeros((64, 128, 4), np.uint8)
+    wide[:, ::2] = rgba
+    assert np.array_equal(composite(wide[:, ::2], Scene(), bg, at=(90, 10)), out)
 
 
 def test_occluder_covers_its_region():

@@ -7,6 +7,7 @@ mistake shared by writer and reader would still show.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -28,8 +29,10 @@ from cer.synth.expression import (
     sample_pattern,
     still_expression,
 )
-from cer.synth.generate import default_dataset, generate
+from cer.synth.face import face_box, render_face
+from cer.synth.generate import SCALES, default_dataset, generate
 from cer.synth.layouts.aff_wild2 import INVALID_SHARE
+from cer.synth.layouts.c_expr_db import plan_videos, video_content
 from cer.taxonomy import (
     AFFWILD2_AUS,
     AFFWILD2_EXPR,
@@ -262,6 +265,37 @@ def test_c_expr_db_videos_lists_and_boxes(tiny):
         x, y, w, h = map(int, (x, y, w, h))
         assert 0 <= x and 0 <= y and x + w <= width and y + h <= height
         assert 60 <= min(w, h) <= max(w, h) <= 130  # tiny: 80-100 px faces, wider when rolled
+
+
+def visible_skin(identity, aus, pose, side: int) -> np.ndarray:
+    """Pixels of ``render_face`` that show skin: those that change with the skin colour alone."""
+    face = render_face(identity, aus, pose, side)
+    green = render_face(dataclasses.replace(identity, skin=(0.1, 0.9, 0.1)), aus, pose, side)
+    return np.abs(face[..., :3].astype(int) - green[..., :3]).sum(-1) > 60
+
+
+def test_c_expr_db_boxes_are_the_renderers_face_box_and_frame_the_face(tiny):
+    root, _ = tiny
+    size = SCALES["tiny"].c_expr_db
+    _, rows = read_csv(root / "c-expr-db" / "face_boxes.csv")
+    boxes = {name: tuple(map(int, box)) for name, *box in rows}
+    checked = 0
+    for video in plan_videos(size, seed=0):
+        content = video_content(video, seed=0, frame_size=size.frame_size)
+        for f in range(0, video.n_frames, 5):
+            frame, side = content.frames[f], content.side
+            x, y, w, h = boxes[f"{video.name}/{f + 1:05d}.jpg"]
+            # face_box() on the rendered head square, moved to where it is pasted, to the pixel.
+            bx, by, bw, bh = face_box(content.identity, frame.pose, side, framing="head", aus=frame.aus)
+            bx, by = bx + frame.at[0], by + frame.at[1]
+            assert np.allclose([x, y, x + w, y + h], [bx, by, bx + bw, by + bh], atol=0.5)
+            # The box frames the visible skin (neck and forehead above the brows stay outside it).
+            skin = visible_skin(content.identity, frame.aus, frame.pose, side)
+            box = np.zeros_like(skin)
+            box[y - frame.at[1]:y + h - frame.at[1], x - frame.at[0]:x + w - frame.at[0]] = True
+            assert (skin & box).sum() / (skin | box).sum() > 0.6
+            checked += 1
+    assert checked >= 15
 
 
 # --- the project's readers read back what SYNTH_INFO says was written ----------------------------

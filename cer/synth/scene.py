@@ -261,15 +261,18 @@ def composite(face_rgba: np.ndarray, scene: Scene, background: np.ndarray | None
     if face_rgba.ndim != 3 or face_rgba.shape[2] != 4 or face_rgba.shape[0] != face_rgba.shape[1]:
         raise ValueError(f"face_rgba must be a square RGBA image [s, s, 4], got shape {face_rgba.shape}")
     side = face_rgba.shape[0]
+    face_rgba = np.ascontiguousarray(face_rgba)  # as cv2 wants it (no copy when it already is)
     if background is None:
         background = render_background(scene, side, side)
     out = background.astype(np.float32)
     h, w = out.shape[:2]
-    alpha = face_rgba[..., 3].astype(np.float32) * np.float32(1 / 255)
+    alpha = cv2.extractChannel(face_rgba, 3).astype(np.float32) * np.float32(1 / 255)
     # Premultiplied colour (0..255) and coverage of everything in front of the background.
-    # (Three-channel copies of per-pixel factors: numpy broadcasts [h, w, 1] slowly.)
+    # (Contiguous three-channel copies: numpy converts strided channels and broadcasts [h, w, 1]
+    # slowly.)
     cover = cv2.merge([alpha, alpha, alpha])
-    layer = face_rgba[..., :3].astype(np.float32) * cover
+    layer = cv2.cvtColor(face_rgba, cv2.COLOR_RGBA2RGB).astype(np.float32)
+    layer *= cover
     if scene.light_strength > 0 or scene.exposure != 1.0:
         gain = _light_gain(alpha, scene)
         layer *= cv2.merge([gain, gain, gain])
@@ -293,7 +296,8 @@ def composite(face_rgba: np.ndarray, scene: Scene, background: np.ndarray | None
         out = cv2.GaussianBlur(out, (0, 0), scene.blur_sigma * side / 112.0)
     if scene.noise_std > 0:
         out += np.float32(scene.noise_std) * _noise(scene.noise_seed, h, w)
-    return (out + 0.5).clip(0, 255).astype(np.uint8)
+    out += 0.5
+    return out.clip(0, 255, out=out).astype(np.uint8)
 
 
 def render_image(identity: Identity, aus: Mapping[int, float], pose: Pose, scene: Scene,

@@ -6,21 +6,23 @@ Writes, under the layout root::
     frame_list.txt           # "01/00001.jpg" per frame, 1-based, in video order
     ground_truth.csv         # submission format: image_location,Fearfully_Surprised,...,Sadly_Angry
                              #   then "01/00001.jpg,<0-6>" (the real set publishes no labels)
-    face_boxes.csv           # image_location,x,y,w,h of the rendered face, for checking detectors
+    face_boxes.csv           # image_location,x,y,w,h of the rendered face (``face.face_box``),
+                             #   for checking detectors
     SYNTH_INFO.json
 
 Every frame belongs to an episode of one of the 7 C-EXPR classes and carries its label: episodes
 follow each other without neutral gaps, and intensity never falls below ``FLOOR`` (onset and
 offset short, apex long), so each frame truly shows its compound. Classes are dealt round-robin
 from shuffled decks across all videos, so every class appears once there are 7 episodes or more.
-Encoding is deterministic: x264 on one thread, no wall-clock metadata.
+Encoding is deterministic: x264 on one thread, no wall-clock metadata. :func:`plan_videos` and
+:func:`video_content` say what every frame shows without rendering it, so tests and tools can
+check the files against them.
 """
 
 from __future__ import annotations
 
 import csv
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -30,12 +32,10 @@ import numpy as np
 
 from cer.synth.episodes import Episode, EpisodeTiming, plan_episodes, simulate_clip, smooth_noise
 from cer.synth.expression import Target
-# _PITCH_RADIUS: the arc pitch moves features on; face_box must follow the renderer's geometry.
-from cer.synth.face import _PITCH_RADIUS as _PITCH_ARC
-from cer.synth.face import BROW_Y, CHIN_Y, FRAMINGS, Pose, render_face
+from cer.synth.face import FRAMINGS, Pose, face_box, render_face
 from cer.synth.identity import Identity, sample_identity
 from cer.synth.layouts import item_rng, map_items, video_scenes, write_info
-from cer.synth.scene import composite, render_background, sample_scene
+from cer.synth.scene import Scene, composite, render_background, sample_scene
 from cer.taxonomy import C_EXPR, CONSTRAINT_SETS
 
 LAYOUT = "c-expr-db"
@@ -47,10 +47,7 @@ X264_OPTIONS = {"crf": "20", "preset": "fast", "threads": "1"}
 # Head pose and the face's drift inside the frame: a seated person moving a little.
 YAW, PITCH, ROLL = 20.0, 10.0, 6.0
 POSITION_DRIFT = 0.05  # standard deviation of the face's position, in face sizes
-# The face box in face units: cheek to cheek (half width 1) and from FOREHEAD above the brows to
-# the chin, as face detectors draw it.
-FACE_HALF_WIDTH = 1.0
-FOREHEAD = 0.25
+FACE_HALF_WIDTH = 1.0  # half the width of ``face_box`` (cheek to cheek), in face units
 
 
 @dataclass(frozen=True)
@@ -86,13 +83,36 @@ class CExprSize:
 
 
 @dataclass(frozen=True)
-class _Video:
+class VideoPlan:
+    """One video as planned from the run's seed: its length, expression episodes and face size."""
+
     name: str
     index: int
     n_frames: int
     episodes: list[Episode]
     face_size: int
     base_pose: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What one frame shows: the face's AUs and pose, where its head square is, and its label."""
+
+    aus: Mapping[int, float]
+    pose: Pose
+    at: tuple[int, int]  # top-left corner of the head square in the frame (x, y)
+    scene: Scene  # this frame's scene: sensor noise changes per frame, an occluder comes and goes
+    label: int  # C-EXPR class index
+
+
+@dataclass(frozen=True)
+class VideoContent:
+    """Everything a video shows: one person in one scene, and each frame."""
+
+    identity: Identity
+    scene: Scene  # the video's scene (its background is rendered once from it)
+    side: int  # side of the rendered head square, pixels
+    frames: list[Frame]
 
 
 def class_stream(rng: np.random.Generator) -> Callable[[], Target]:
@@ -108,7 +128,8 @@ def class_stream(rng: np.random.Generator) -> Callable[[], Target]:
     return next_target
 
 
-def _plan(size: CExprSize, seed: int) -> list[_Video]:
+def plan_videos(size: CExprSize, seed: int) -> list[VideoPlan]:
+    """The videos of a data set of this size and seed: lengths, episodes, face sizes, base poses."""
     rng = item_rng(seed, f"{LAYOUT}/plan")
     timing = EpisodeTiming(
         onset=size.timing.onset, apex=size.timing.apex, offset=size.timing.offset,
@@ -118,7 +139,7 @@ def _plan(size: CExprSize, seed: int) -> list[_Video]:
     videos = []
     for k in range(size.videos):
         n = int(rng.integers(size.frames[0], size.frames[1] + 1))
-        videos.append(_Video(
+        videos.append(VideoPlan(
             name=f"{k + 1:02d}", index=k, n_frames=n,
             episodes=plan_episodes(n, next_target, timing, rng),
             face_size=int(rng.integers(size.face_size[0], size.face_size[1] + 1)),
@@ -140,51 +161,48 @@ def head_square(face_side: int) -> int:
     return int(round(face_side * half / FACE_HALF_WIDTH))
 
 
-def face_box(identity: Identity, pose: Pose, side: int, at: tuple[int, int],
-             frame_size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """Box (x, y, w, h) a face detector would give for a head square of ``side`` placed at ``at``.
-
-    Cheek to cheek and from above the brows to the chin, through the renderer's head geometry
-    (pitch moves features on an arc, roll turns the box); clipped to the frame. The jaw's drop
-    with an open mouth is not followed, so the box ends at the closed-mouth chin.
-    """
-    half, centre = FRAMINGS["head"]
-    px = 2 * half / side
-    fw, fh = identity.face_width, identity.face_height
-    pitch, roll = math.radians(pose.pitch), math.radians(pose.roll)
-
-    def head_y(v: float) -> float:  # head-frame height of face height v (as face.py's _fwd_v)
-        return _PITCH_ARC * math.sin(math.asin(max(-1.0, min(1.0, v / _PITCH_ARC))) + pitch)
-
-    top = head_y((BROW_Y - FOREHEAD) * fh)
-    bottom = head_y(CHIN_Y * identity.chin_length * fh)
-    corners = np.array([(-fw, top), (fw, top), (-fw, bottom), (fw, bottom)])
-    cr, sr = math.cos(roll), math.sin(roll)
-    gx = corners[:, 0] * cr + corners[:, 1] * sr
-    gy = -corners[:, 0] * sr + corners[:, 1] * cr
-    cols = (gx + half) / px + at[0]
-    rows = (gy - centre + half) / px + at[1]
-    width, height = frame_size
-    x0, x1 = max(0, int(round(cols.min()))), min(width, int(round(cols.max())))
-    y0, y1 = max(0, int(round(rows.min()))), min(height, int(round(rows.max())))
-    return x0, y0, x1 - x0, y1 - y0
-
-
-def _render(
-    video: _Video, root: Path, seed: int, frame_size: tuple[int, int]
-) -> list[tuple[int, tuple[int, int, int, int]]]:
-    """Render and encode one video; return each frame's (C-EXPR index, face box) (worker process)."""
+def video_content(video: VideoPlan, seed: int, frame_size: tuple[int, int]) -> VideoContent:
+    """Who and what each frame of ``video`` shows, drawn from the run's seed (nothing rendered)."""
     width, height = frame_size
     identity = sample_identity(item_rng(seed, f"{LAYOUT}/identity", video.index))
     rng = item_rng(seed, LAYOUT, video.index)
     scene = sample_scene(rng)
-    background = render_background(scene, height, width)
     states = simulate_clip(video.n_frames, video.episodes, rng, base_pose=video.base_pose)
     side = head_square(video.face_size)
     corner = (rng.uniform(0, width - side), rng.uniform(0, height - side))
     drift = [smooth_noise(video.n_frames, rng, 15.0, POSITION_DRIFT * video.face_size) for _ in range(2)]
     scenes = video_scenes(scene, video.n_frames, rng)
+    frames = []
+    for f, (state, frame_scene) in enumerate(zip(states, scenes)):
+        at = (int(np.clip(round(corner[0] + drift[0][f]), 0, width - side)),
+              int(np.clip(round(corner[1] + drift[1][f]), 0, height - side)))
+        frames.append(Frame(state.sample.aus, Pose(*state.pose), at, frame_scene, state.sample.c_expr))
+    return VideoContent(identity, scene, side, frames)
 
+
+def frame_box(
+    content: VideoContent, frame: Frame, frame_size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """The face's box (x, y, w, h) in whole pixels of the video frame, clipped to the frame.
+
+    ``face.face_box`` of the rendered head square (pose, roll, the jaw's drop), moved to where the
+    square is pasted.
+    """
+    x, y, w, h = face_box(content.identity, frame.pose, content.side, framing="head", aus=frame.aus)
+    x0, y0 = x + frame.at[0], y + frame.at[1]
+    width, height = frame_size
+    left, top = max(0, round(x0)), max(0, round(y0))
+    right, bottom = min(width, round(x0 + w)), min(height, round(y0 + h))
+    return left, top, right - left, bottom - top
+
+
+def _render(
+    video: VideoPlan, root: Path, seed: int, frame_size: tuple[int, int]
+) -> list[tuple[int, tuple[int, int, int, int]]]:
+    """Render and encode one video; return each frame's (C-EXPR index, face box) (worker process)."""
+    width, height = frame_size
+    content = video_content(video, seed, frame_size)
+    background = render_background(content.scene, height, width)
     path = root / "videos" / f"{video.name}.mp4"
     path.parent.mkdir(parents=True, exist_ok=True)
     out = []
@@ -192,15 +210,12 @@ def _render(
         stream = container.add_stream("libx264", rate=FPS, options=X264_OPTIONS)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.thread_count = 1
-        for f, (state, frame_scene) in enumerate(zip(states, scenes)):
-            pose = Pose(*state.pose)
-            face = render_face(identity, state.sample.aus, pose, size=side)
-            at = (int(np.clip(round(corner[0] + drift[0][f]), 0, width - side)),
-                  int(np.clip(round(corner[1] + drift[1][f]), 0, height - side)))
-            frame = composite(face, frame_scene, background=background, at=at)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        for frame in content.frames:
+            face = render_face(content.identity, frame.aus, frame.pose, size=content.side)
+            image = composite(face, frame.scene, background=background, at=frame.at)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)
-            out.append((state.sample.c_expr, face_box(identity, pose, side, at, frame_size)))
+            out.append((frame.label, frame_box(content, frame, frame_size)))
         for packet in stream.encode():
             container.mux(packet)
     return out
@@ -208,7 +223,7 @@ def _render(
 
 def write(root: Path, size: CExprSize, seed: int, workers: int) -> dict:
     """Write synthetic C-EXPR-DB under ``root`` and return its SYNTH_INFO (see the module docstring)."""
-    videos = _plan(size, seed)
+    videos = plan_videos(size, seed)
     render = partial(_render, root=root, seed=seed, frame_size=size.frame_size)
     per_video = map_items(render, videos, workers, desc=LAYOUT)
     per_class = {str(k): 0 for k in range(len(C_EXPR))}
