@@ -74,9 +74,9 @@ class _Faces(Dataset):
         img = self.bank[i]
         if self.pipeline is not None:
             from augment.pipelines import reseed
-            from cer.compound.data import _seed_of
+            from cer.compound.data import stable_seed
 
-            reseed(self.pipeline, _seed_of(self.seed, self.epoch, i))
+            reseed(self.pipeline, stable_seed(self.seed, self.epoch, i))
             img = self.pipeline(image=img)["image"]
         return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
 

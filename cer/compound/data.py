@@ -52,7 +52,7 @@ class ImageBank:
         return self._cache[i] if self._cache is not None else self._load(self.records[i])
 
 
-def _seed_of(*parts: int) -> int:
+def stable_seed(*parts: int) -> int:
     """A 32-bit seed from integers, stable across processes and Python versions."""
     return zlib.crc32(np.asarray(parts, dtype=np.int64).tobytes())
 
@@ -80,7 +80,7 @@ class CurriculumDataset(Dataset):
     def _augment(self, img: np.ndarray, recipe: Recipe, member: int) -> np.ndarray:
         if self.pipeline is None:
             return img
-        reseed(self.pipeline, _seed_of(self.seed, self.epoch, *recipe, member))
+        reseed(self.pipeline, stable_seed(self.seed, self.epoch, *recipe, member))
         return self.pipeline(image=img)["image"]
 
     def __getitem__(self, recipe: Recipe) -> dict[str, Any]:

@@ -1,0 +1,470 @@
+"""Streaming per-frame prediction: frames -> faces -> crops -> batched classification -> scores.
+
+Per video, frames arrive from a background decoding thread a few at a time; faces are found in
+small batches of frames, cropped, and queued; the classifier runs when a batch of crops is full.
+What is kept per frame is a few numbers (box, probabilities), so memory does not grow with the
+length of a video beyond that. At the end of a video the probabilities are interpolated over the
+frames without a face, smoothed along time, turned into constrained class scores and written.
+
+Face finding looks where the faces were (``FaceSearch``): once a face is tracked, the detector
+runs on a small square region around its last box instead of the whole frame, and on the whole
+frame every ``full_every`` frames and whenever a tracked face is lost. Same detector, same
+weights, a fraction of the pixels: this is where most of the speed over a per-frame loop comes from.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from cer.compound.evaluate import normalise
+from cer.constrained import constrained_scores
+from cer.faces.crop import crop_face, square_region
+from cer.faces.detectors import Box, FaceDetector
+from cer.faces.tracking import LargestFaceTracker, MultiFaceTracker
+from cer.predict.outputs import SCORE_DECIMALS, VideoPrediction
+from cer.predict.smoothing import DEFAULT_SMOOTHING, Smoothing, frame_scores, persistent_faces, smooth_track
+from cer.taxonomy import ConstraintSet
+from cer.video.frames import iter_frames
+from cer.video.sources import Source
+
+DEFAULT_CURRICULUM = "four_stage"
+TRAIN_HINT = "accelerate launch -m cer.train curricula/four_stage.yaml"
+
+
+def default_model_dir(runs: Path = Path("runs")) -> Path:
+    """The newest run of the built-in curriculum (``runs/four_stage/<timestamp>/``) that holds a
+    trained model, else the newest such run of any config under ``runs/``.
+
+    Raises:
+        FileNotFoundError: no run holds a model; the message says how to train one.
+    """
+    def newest(pattern: str) -> Path | None:
+        found = sorted(runs.glob(pattern), key=lambda p: (p.parent.parent.name, p.parent.parent.parent.name))
+        return found[-1].parent.parent if found else None
+
+    run = newest(f"{DEFAULT_CURRICULUM}/*/best/model.json") or newest("*/*/best/model.json")
+    if run is None:
+        raise FileNotFoundError(
+            f"no trained model under {runs.resolve()}: train one with `{TRAIN_HINT}` "
+            "(from the folder that should hold runs/), or pass --model RUN_DIR"
+        )
+    return run
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; ``cpu``/``cuda`` as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but torch sees no CUDA device: use --device cpu")
+    return torch.device(name)
+
+
+class FaceClassifier:
+    """Face crops (uint8 RGB, the model's input size) -> [N, 6] basic-expression probabilities."""
+
+    def __init__(self, model: nn.Module, meta: dict[str, Any], device: torch.device):
+        self.model = model.to(device).eval()
+        self.size, self.mean, self.std, self.device = int(meta["img_size"]), meta["mean"], meta["std"], device
+
+    @torch.inference_mode()
+    def __call__(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        if not crops:
+            return np.zeros((0, 6), np.float32)
+        images = torch.from_numpy(np.stack(crops)).to(self.device).permute(0, 3, 1, 2)  # [N, 3, H, W]
+        logits = self.model(normalise(images, self.mean, self.std))
+        return torch.sigmoid(logits.float()).cpu().numpy()
+
+
+class FaceSearch:
+    """Boxes per frame from a detector, searching near the faces of the previous frames.
+
+    Args:
+        detector: any :class:`cer.faces.detectors.FaceDetector`.
+        full_every: frames between whole-frame detections while faces are tracked (new faces and
+            larger ones are found at the latest then); 1 searches every whole frame.
+        region_scale: side of the searched square around a known face, in face sizes.
+        region_px: the square is resized to this many pixels before detection.
+    """
+
+    def __init__(self, detector: FaceDetector, full_every: int = 10, region_scale: float = 2.0,
+                 region_px: int = 160):
+        self.detector, self.full_every = detector, max(1, full_every)
+        self.region_scale, self.region_px = region_scale, region_px
+        self.since_full = 0
+
+    def reset(self) -> None:
+        self.since_full = 0
+
+    def find(self, images: Sequence[np.ndarray], known: Sequence[Box]) -> list[list[Box]]:
+        """Boxes (score-sorted) in each of ``images``; ``known``: faces tracked before them."""
+        full, regional = [], []
+        for i in range(len(images)):
+            if not known or self.since_full >= self.full_every:
+                full.append(i)
+                self.since_full = 1
+            else:
+                regional.append(i)
+                self.since_full += 1
+        crops, owners = [], []
+        for i in regional:
+            for box in known:
+                crops.append(crop_face(images[i], box, self.region_px, margin=self.region_scale - 1))
+                owners.append((i, box))
+        found = self.detector.detect([images[i] for i in full] + crops)
+        result: list[list[Box]] = [[] for _ in images]
+        for i, boxes in zip(full, found):
+            result[i] = list(boxes)
+        for (i, around), boxes in zip(owners, found[len(full):]):
+            result[i].extend(self._to_frame(b, around) for b in boxes)
+        for i in regional:
+            result[i] = _dedupe(result[i])
+        lost = [i for i in regional if len(result[i]) < len(known)]
+        for i, boxes in zip(lost, self.detector.detect([images[i] for i in lost]) if lost else []):
+            result[i] = list(boxes)
+        return [sorted(r, key=lambda b: -b.score) for r in result]
+
+    def _to_frame(self, box: Box, around: Box) -> Box:
+        left, top, side = square_region(around, self.region_scale - 1)  # the square crop_face cut
+        k = side / self.region_px
+        return Box(x=left + box.x * k, y=top + box.y * k, w=box.w * k, h=box.h * k, score=box.score)
+
+
+def _dedupe(boxes: list[Box], threshold: float = 0.5) -> list[Box]:
+    """Drop boxes that overlap a higher-scoring one (overlapping search regions see a face twice)."""
+    kept: list[Box] = []
+    for box in sorted(boxes, key=lambda b: -b.score):
+        if all(box.iou(k) < threshold for k in kept):
+            kept.append(box)
+    return kept
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+class VideoPredictor:
+    """Predicts one source at a time (see the module docstring).
+
+    Args:
+        classifier: the trained model.
+        detector: face detector (``create_detector("full")`` for already-cropped faces).
+        cset: classes to score.
+        smoothing: temporal filter of each face's probabilities.
+        all_faces: every face with a face id; else the largest face, tracked.
+        batch_size: face crops per forward pass.
+        detect_batch: frames per detector call.
+        margin: context around a detected box, in box sizes (0 for already-cropped faces).
+        full_every: see :class:`FaceSearch`.
+        min_face_frames: a face must be found in this many frames (nearly) in a row to count
+            (see :func:`cer.predict.smoothing.persistent_faces`); sources shorter than that are exempt.
+    """
+
+    def __init__(self, classifier: FaceClassifier, detector: FaceDetector, cset: ConstraintSet,
+                 smoothing: Smoothing, all_faces: bool = False, batch_size: int = 64, detect_batch: int = 8,
+                 margin: float = 0.25, full_every: int = 10, min_face_frames: int = 3):
+        self.classify, self.cset, self.smoothing = classifier, cset, smoothing
+        self.min_face_frames = min_face_frames
+        # The full-frame "detector" has nothing to search for: regions would only shrink the crop.
+        self.search = FaceSearch(detector, full_every=1 if detector.name == "full" else full_every)
+        self.all_faces, self.batch_size, self.detect_batch, self.margin = all_faces, batch_size, detect_batch, margin
+
+    def predict(self, source: Source, on_frames: Callable[[int], None] = lambda n: None) -> VideoPrediction:
+        """Stream ``source`` once; ``on_frames(n)`` after every n frames (progress)."""
+        tracker = MultiFaceTracker() if self.all_faces else LargestFaceTracker()
+        self.search.reset()
+        frames, stamps, errors = [], [], {}
+        face_pos, face_ids, boxes, probs, pending = [], [], [], [], []
+        known: list[Box] = []
+        for chunk in _chunks(iter_frames(source), self.detect_batch):
+            decoded = [f for f in chunk if f.image is not None]
+            found = iter(self.search.find([f.image for f in decoded], known) if decoded else [])
+            for frame in chunk:
+                pos = len(frames)
+                frames.append(frame.index)
+                stamps.append(frame.timestamp)
+                if frame.image is None:
+                    errors[frame.index] = frame.error or "could not be decoded"
+                    continue
+                tracked = self._track(tracker, next(found))
+                known = [box for _, box in tracked]
+                for face_id, box in tracked:
+                    face_pos.append(pos)
+                    face_ids.append(face_id)
+                    boxes.append((box.x, box.y, box.w, box.h, box.score))
+                    pending.append(crop_face(frame.image, box, self.classify.size, margin=self.margin))
+            if len(pending) >= self.batch_size:
+                probs.append(self.classify(pending))
+                pending = []
+            on_frames(len(chunk))
+        probs.append(self.classify(pending))
+        return self._finish(source.name, frames, stamps, errors, face_pos, face_ids, boxes, np.concatenate(probs))
+
+    def _track(self, tracker: Any, boxes: list[Box]) -> list[tuple[int, Box]]:
+        if self.all_faces:
+            return list(tracker.update(boxes))
+        box = tracker.update(boxes)
+        return [] if box is None else [(0, box)]
+
+    def _finish(self, name: str, frames: list[int], stamps: list[float], errors: dict[int, str],
+                face_pos: list[int], face_ids: list[int], boxes: list[tuple], probs: np.ndarray) -> VideoPrediction:
+        frames_arr = np.asarray(frames, dtype=np.int64)
+        pos, ids = np.asarray(face_pos, dtype=np.int64), np.asarray(face_ids, dtype=np.int64)
+        boxes_arr = np.asarray(boxes, dtype=np.float64).reshape(-1, 5)
+        if len(frames) >= self.min_face_frames:  # still images and very short clips: nothing to check
+            keep = persistent_faces(pos, ids, self.min_face_frames)
+            pos, ids, boxes_arr, probs = pos[keep], ids[keep], boxes_arr[keep], probs[keep]
+        smoothed = np.empty_like(probs, dtype=np.float64)
+        for face_id in np.unique(ids):
+            rows = ids == face_id
+            smoothed[rows] = smooth_track(frames_arr[pos[rows]], probs[rows], self.smoothing)
+        # Rounded to what the CSV holds, so labels read back from it are the labels computed here.
+        scores = np.round(constrained_scores(smoothed, self.cset), SCORE_DECIMALS)
+        per_frame = np.round(frame_scores(len(frames), pos, scores), SCORE_DECIMALS)
+        return VideoPrediction(
+            name=name, class_names=self.cset.names, frames=frames_arr, timestamps=np.asarray(stamps),
+            face_pos=pos, face_ids=ids, boxes=boxes_arr,
+            probs=probs, scores=scores, frame_scores=per_frame, errors=errors,
+        )
+
+
+# --- a batch of inputs ---------------------------------------------------------------------------
+
+
+class Predictions(list):
+    """Per-frame rows of every input (dicts with a ``video`` key, see :mod:`cer.predict.outputs`),
+    plus what the run did.
+
+    Attributes:
+        summaries: one :class:`~cer.predict.outputs.VideoSummary` per input, in input order.
+        out: the folder the files went to.
+        submission: the submission file, if one was written.
+        score: frame-level macro F1 against ``ground_truth`` (``{"f1", "frames", "missing"}``), if given.
+        frames: frames predicted in this run (inputs kept by ``skip_done`` not counted).
+        seconds: wall time of the predictions.
+        skipped_files: files under the inputs that are neither videos nor images.
+    """
+
+    def __init__(self, rows: Iterable[dict[str, Any]] = (), **info: Any):
+        super().__init__(rows)
+        self.summaries = info.get("summaries", [])
+        self.out, self.submission = info.get("out"), info.get("submission")
+        self.score, self.frames, self.seconds = info.get("score"), info.get("frames", 0), info.get("seconds", 0.0)
+        self.skipped_files = info.get("skipped_files", [])
+
+    @property
+    def failed(self) -> list:
+        return [s for s in self.summaries if s.status == "failed"]
+
+    @property
+    def done(self) -> list:
+        return [s for s in self.summaries if s.status != "failed"]
+
+    def report_line(self) -> str:
+        """``videos done N, failed M, frames F, X frames/s``."""
+        rate = self.frames / self.seconds if self.seconds > 0 else 0.0
+        return (f"videos done {len(self.done)}, failed {len(self.failed)}, frames {self.frames}, "
+                f"{rate:.1f} frames/s")
+
+
+
+def predict(inputs: str | Path | Sequence[str | Path], model: str | Path | None = None, *,
+            constrain: str | None = None, faces: str = "detect", detector: str = "mtcnn",
+            all_faces: bool = False, smooth: str = DEFAULT_SMOOTHING, batch_size: int = 64,
+            out: str | Path | None = None, overwrite: bool = False, skip_done: bool = False,
+            submission: str | Path | None = None, ground_truth: str | Path | None = None,
+            plot: bool = False, annotate: bool = False, device: str = "auto", progress: bool | None = None,
+            keep_rows: bool = True, full_every: int = 10) -> Predictions:
+    """Compound-expression labels for every frame of videos, frame folders and images.
+
+    Writes into ``out`` a per-frame CSV per input, ``summary.csv`` and, if asked, the submission,
+    timelines and annotated videos (see :mod:`cer.predict.outputs`). An input that cannot be read
+    is reported in the summary (``status`` ``failed`` and the reason) and the others go on.
+
+    Args:
+        inputs: files or folders (recursed).
+        model: a run folder or its ``best/``; default: the newest run of ``runs/four_stage/``.
+        constrain: ``c-expr``, ``raf-compound``, ``basic`` or a YAML file; default: the model's.
+        faces: ``detect`` (find faces) or ``full`` (every frame is already a face crop).
+        detector: ``mtcnn`` or ``haar`` (with ``faces="detect"``).
+        all_faces: every face with a face id; else the largest face, tracked.
+        smooth: ``gaussian:SIGMA``, ``box:K`` (frames) or ``none``.
+        batch_size: face crops per forward pass.
+        out: output folder; default ``predictions/`` beside the first input.
+        overwrite: replace existing outputs (else existing outputs are an error).
+        skip_done: keep inputs whose per-frame CSV exists, predict the rest; rewrites the summary
+            and the submission from all per-frame CSVs.
+        submission: write the C-EXPR-DB submission (every frame, input order) to this file.
+        ground_truth: a file in the submission format: report frame-level macro F1 against it.
+        plot: write ``<name>_timeline.png``.
+        annotate: write ``<name>_annotated.mp4`` (H.264) with boxes and labels drawn.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        progress: progress bars; None shows them on a terminal only.
+        keep_rows: return the per-frame rows (False keeps memory flat for long batches).
+        full_every: see :class:`FaceSearch`.
+
+    Returns:
+        The per-frame rows (if ``keep_rows``) with the summaries and the score attached.
+    """
+    import time
+
+    from tqdm.auto import tqdm
+
+    from cer.faces.detectors import create_detector
+    from cer.models.trained import load_trained
+    from cer.predict.outputs import (
+        OutputPaths,
+        VideoSummary,
+        fallback_label,
+        read_frame_csv,
+        score_submission,
+        summarise_frame_csv,
+        write_frame_csv,
+        write_submission,
+        write_summary,
+    )
+    from cer.predict.smoothing import parse_smoothing
+    from cer.taxonomy import constraint_set
+    from cer.video.frames import probe
+    from cer.video.sources import find_sources
+
+    inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    if faces not in ("detect", "full"):
+        raise ValueError(f"faces={faces!r}: use 'detect' or 'full'")
+    smoothing = parse_smoothing(smooth)
+    skipped: list[Path] = []
+    out = Path(out) if out is not None else Path(inputs[0]).resolve().parent / "predictions"
+    # What an earlier run wrote (annotated videos) is never an input, wherever --out points.
+    sources = [s for s in find_sources(inputs, skipped=skipped) if out.resolve() not in s.path.resolve().parents]
+    if not sources:
+        raise FileNotFoundError(f"no videos, frame folders or images under {', '.join(map(str, inputs))}")
+    _check_unique_names(sources)
+    paths = {s: OutputPaths.of(out, s.name) for s in sources}
+    aggregates = [out / "summary.csv", *([Path(submission)] if submission else [])]
+    _check_existing(sources, paths, aggregates, plot, annotate, overwrite, skip_done)
+
+    net, meta = load_trained(model if model is not None else default_model_dir())
+    cset = constraint_set(constrain or meta["constrain"])
+    predictor = VideoPredictor(
+        FaceClassifier(net, meta, resolve_device(device)),
+        create_detector("full" if faces == "full" else detector), cset, smoothing,
+        all_faces=all_faces, batch_size=batch_size, margin=0.0 if faces == "full" else 0.25,
+        full_every=full_every,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    summaries: list[VideoSummary] = []
+    frames, started = 0, time.perf_counter()
+    for source in tqdm(sources, desc="videos", unit="video", disable=_bar_off(progress)):
+        target = paths[source]
+        summary = VideoSummary(source.name, str(source.path), "done")
+        summaries.append(summary)
+        reused = skip_done and target.frame_csv.is_file()
+        if reused:
+            summary.reason = "predicted by an earlier run (--skip-done)"
+            if keep_rows:
+                rows.extend({"video": source.name, **row} for row in read_frame_csv(target.frame_csv))
+        else:
+            clock = time.perf_counter()
+            try:
+                total = probe(source)["frames"]
+                with tqdm(total=total, desc=source.name, unit="frame", leave=False,
+                          disable=_bar_off(progress)) as bar:
+                    prediction = predictor.predict(source, bar.update)
+                # The per-frame CSV goes last: while it is missing the input counts as not done.
+                if plot:
+                    from cer.predict.plots import plot_timeline
+                    plot_timeline(prediction, target.timeline)
+                if annotate:
+                    from cer.predict.plots import write_annotated
+                    write_annotated(source, prediction, target.annotated)
+                write_frame_csv(target.frame_csv, prediction.rows(), cset.names)
+            except Exception as error:  # one bad input must not stop the batch
+                summary.status, summary.reason = "failed", _reason(error)
+                summary.seconds = time.perf_counter() - clock
+                for stale in (target.frame_csv, target.timeline, target.annotated):
+                    stale.unlink(missing_ok=True)  # nothing of a failed input may pass for done
+                continue
+            summary.seconds = time.perf_counter() - clock
+            frames += len(prediction.frames)
+            summary.status, summary.reason = _status(prediction)
+            if keep_rows:
+                rows.extend({"video": source.name, **row} for row in prediction.rows())
+        summarise_frame_csv(target.frame_csv, summary)
+    seconds = time.perf_counter() - started
+
+    write_summary(out / "summary.csv", summaries, cset.names)
+    score = None
+    if submission:
+        finished = [(s.name, paths[src].frame_csv) for s, src in zip(summaries, sources) if s.status != "failed"]
+        write_submission(Path(submission), finished, cset.names, fallback_label(summaries))
+        if ground_truth:
+            score = score_submission(Path(submission), Path(ground_truth), len(cset))
+    return Predictions(rows, summaries=summaries, out=out, submission=submission, score=score,
+                       frames=frames, seconds=seconds, skipped_files=skipped)
+
+
+def _bar_off(progress: bool | None) -> bool | None:
+    return None if progress is None else not progress  # tqdm: None = off when not a terminal
+
+
+def _status(prediction: VideoPrediction) -> tuple[str, str]:
+    notes = []
+    if prediction.errors:
+        first = min(prediction.errors)
+        notes.append(f"{len(prediction.errors)} frame(s) could not be decoded (first: frame {first}: "
+                     f"{prediction.errors[first]}); they got interpolated labels")
+    if len(prediction.face_pos) == 0:
+        return "no_face", "; ".join(["no face found in any frame", *notes])
+    return ("damaged" if notes else "ok"), "; ".join(notes)
+
+
+def _reason(error: Exception) -> str:
+    from cer.video.frames import VideoReadError
+
+    return str(error) if isinstance(error, VideoReadError) else f"{type(error).__name__}: {error}"
+
+
+def _check_unique_names(sources: Sequence[Source]) -> None:
+    seen: dict[str, Source] = {}
+    for source in sources:
+        if source.name in seen:
+            raise ValueError(
+                f"two inputs are both named {source.name!r} ({seen[source.name].path} and {source.path}): "
+                "their outputs would collide; predict them into separate --out folders"
+            )
+        seen[source.name] = source
+
+
+def _check_existing(sources: Sequence[Source], paths: dict, aggregates: Sequence[Path], plot: bool,
+                    annotate: bool, overwrite: bool, skip_done: bool) -> None:
+    """Refuse to replace earlier outputs unless asked to (``overwrite``, or ``skip_done``, which
+    keeps finished inputs and rebuilds the summary and submission from them)."""
+    if overwrite:
+        return
+    existing = []
+    for source in sources:
+        target = paths[source]
+        if target.frame_csv.exists():
+            if not skip_done:
+                existing.append(target.frame_csv)
+            continue  # done: kept as it is
+        wanted = [p for p, on in ((target.timeline, plot), (target.annotated, annotate)) if on]
+        existing += [p for p in wanted if p.exists() and not skip_done]
+    existing += [p for p in aggregates if p.exists() and not skip_done]
+    if existing:
+        more = f" and {len(existing) - 4} more" if len(existing) > 4 else ""
+        shown = ", ".join(str(p) for p in existing[:4]) + more
+        raise FileExistsError(
+            f"{shown} already exist: pass --overwrite to replace them, or --skip-done to keep the "
+            "inputs predicted before and predict only the rest"
+        )
