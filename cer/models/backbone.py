@@ -1,8 +1,9 @@
 """Backbones by timm name, MAE-style (average pooling + fc_norm), and the compact CPU default.
 
 ``vit_face_tiny`` is registered with timm so that configs name it like any timm model: a ViT of
-width 192, depth 6, patch 16 at 96 px (36 tokens), which trains at roughly 150+ images/s on two CPU
-cores; ViT-B/16 at 224 px (the paper's MAE backbone) trains at about 1.4 images/s there.
+width 192, depth 6, at 96 px with a convolutional stem of total stride 16 (36 tokens; see
+``cer.models.conv_stem`` for why a stem and not a patchify layer). ViT-B/16 at 224 px (the paper's
+MAE backbone) trains at about 1.4 images/s on two CPU cores.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import timm
 from timm.models import generate_default_cfgs, register_model
 from timm.models.vision_transformer import VisionTransformer, _create_vision_transformer
+
+from cer.models.conv_stem import ConvStemPatchEmbed
 
 # timm's registry reads this module-level name when @register_model runs: it gives the model its
 # input size and normalisation, and no download URL.
@@ -22,10 +25,10 @@ default_cfgs = generate_default_cfgs({
 
 @register_model
 def vit_face_tiny(pretrained: bool = False, **kwargs) -> VisionTransformer:
-    """Compact ViT for CPU runs on the synthetic faces (width 192, depth 6, 3 heads, patch 16, 96 px)."""
+    """Compact ViT for CPU runs on the synthetic faces (width 192, depth 6, 3 heads, conv stem of stride 16, 96 px)."""
     if pretrained:
         raise ValueError("vit_face_tiny has no published weights: load a local checkpoint instead")
-    args = dict(img_size=96, patch_size=16, embed_dim=192, depth=6, num_heads=3)
+    args = dict(img_size=96, patch_size=16, embed_dim=192, depth=6, num_heads=3, embed_layer=ConvStemPatchEmbed)
     # timm's own builder handles the pretrained_cfg plumbing that create_model passes along.
     return _create_vision_transformer("vit_face_tiny", pretrained=False, **{**args, **kwargs})
 

@@ -34,6 +34,8 @@ from PIL import Image
 from timm.models.vision_transformer import Block, VisionTransformer
 from torch import Tensor, nn
 
+from cer.models.conv_stem import ConvStemPatchEmbed
+
 
 def sincos_pos_embed_2d(embed_dim: int, grid_size: tuple[int, int]) -> Tensor:
     """Fixed 2-D sine-cosine position embeddings, one row per patch in raster order.
@@ -134,7 +136,8 @@ class MaskedAutoencoderViT(nn.Module):
             raise TypeError(f"{encoder_name!r} is a {kind}; the MAE needs a timm VisionTransformer")
         embed_dim = self.encoder.embed_dim
         patch_h, patch_w = self.patch_size
-        in_chans = self.encoder.patch_embed.proj.in_channels
+        # A convolutional stem's proj takes the stem's features, not pixels: it records in_chans itself.
+        in_chans = getattr(self.encoder.patch_embed, "in_chans", None) or self.encoder.patch_embed.proj.in_channels
 
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_embed_dim))
         self.decoder_embed = nn.Linear(embed_dim, decoder_embed_dim)
@@ -205,10 +208,19 @@ class MaskedAutoencoderViT(nn.Module):
         ``P`` is the number of prefix tokens (class, registers), ``K`` the visible patches.
         """
         enc = self.encoder
+        n, length = imgs.shape[0], self.grid_size[0] * self.grid_size[1]
+        _, mask, ids_restore = random_masking(imgs.new_zeros(n, length, 1), mask_ratio, generator)
+        if isinstance(enc.patch_embed, ConvStemPatchEmbed):
+            # A convolutional stem's receptive field reaches into neighbouring patches: blank the
+            # masked pixels first, or visible tokens would carry what the decoder must predict.
+            patch_dim = self.patch_size[0] * self.patch_size[1] * imgs.shape[1]
+            imgs = imgs * (1 - self.unpatchify(mask.unsqueeze(-1).expand(-1, -1, patch_dim).to(imgs.dtype)))
         x = enc.patch_embed(imgs)  # [N, L, D]
         x = enc._pos_embed(x)  # [N, P + L, D]: timm adds the position embeddings and prefix tokens
         prefix, patches = x[:, : enc.num_prefix_tokens], x[:, enc.num_prefix_tokens:]
-        visible, mask, ids_restore = random_masking(patches, mask_ratio, generator)  # [N, K, D]
+        keep = length - int(mask[0].sum().item())
+        ids_keep = ids_restore.argsort(dim=1)[:, :keep]  # the shuffled order, visible first
+        visible = torch.gather(patches, 1, ids_keep.unsqueeze(-1).expand(-1, -1, patches.shape[-1]))  # [N, K, D]
         x = torch.cat([prefix, visible], dim=1)  # [N, P + K, D]
         x = enc.blocks(enc.norm_pre(x))
         return enc.norm(x), mask, ids_restore
