@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 
 import click
 
-C = TypeVar("C")
+from cer.train_config import RunConfig
+
+C = TypeVar("C", bound=RunConfig)
 
 
 def resolve_run_dir(output: str | None, name: str, resume: str | None) -> tuple[Path, Path | None]:
@@ -45,12 +47,21 @@ def resolve_run_dir(output: str | None, name: str, resume: str | None) -> tuple[
     return parent / time.strftime("%Y%m%d-%H%M%S"), None
 
 
+def process_state() -> Any:
+    """This process's ``accelerate.PartialState``: one gloo process per ``torchrun`` rank on a machine
+    without an accelerator (see ``cer.trainer.cpu_only``), else accelerate's own choice."""
+    from accelerate import PartialState
+
+    from cer.trainer import cpu_only
+
+    return PartialState(cpu=cpu_only())
+
+
 def _agree(value: Any) -> Any:
     """The main process's ``value`` on every process (run folder names include a timestamp)."""
-    from accelerate import PartialState
     from accelerate.utils import broadcast_object_list
 
-    if PartialState().num_processes == 1:
+    if process_state().num_processes == 1:
         return value
     box = [value]
     broadcast_object_list(box, from_process=0)
@@ -62,8 +73,8 @@ def launch(schema: type[C], build_task: Callable[[C], Any], configs: Sequence[st
     """Load the config, make (or find) the run folder, build the task and train it.
 
     Args:
-        schema: the config dataclass; it must have ``optim``, ``train`` and ``output`` sections
-            (``cer.train_config``).
+        schema: the config dataclass, a :class:`cer.train_config.RunConfig` (its ``optim``,
+            ``train`` and ``output`` sections drive the trainer).
         build_task: config -> task (``cer.task.Task``).
         configs, overrides: YAML files merged in order, then ``key=value`` overrides.
         output: run folder (default: the config's ``output.dir``, else ``runs/<name>/<timestamp>``).
@@ -73,13 +84,11 @@ def launch(schema: type[C], build_task: Callable[[C], Any], configs: Sequence[st
     Returns:
         the task, the run folder and the final validation metrics.
     """
-    from accelerate import PartialState
-
     from cer.config import dump_yaml, load_config, to_dict
     from cer.trainer import Trainer
 
     cfg = load_config(schema, configs, overrides)
-    state = PartialState()
+    state = process_state()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for name in ("cer", "mtl"):
         logging.getLogger(name).setLevel(logging.INFO if state.is_main_process else logging.WARNING)
@@ -96,12 +105,13 @@ def launch(schema: type[C], build_task: Callable[[C], Any], configs: Sequence[st
 
 
 def run_options(command: Callable) -> Callable:
-    """The options every training command shares: ``--set``, ``--output``, ``--resume``."""
+    """The arguments every training command shares: CONFIGS, ``--set``, ``--output``, ``--resume``."""
     command = click.option("--resume", default=None, metavar="auto|PATH",
-                           help="Resume: 'auto' picks the newest complete checkpoint (of --output, or of the "
-                                "newest run of this config); or a run folder / checkpoint folder.")(command)
+                           help="Resume: 'auto' picks the newest complete checkpoint of --output, or of the "
+                                "newest run under runs/<name>/; or give a run folder or checkpoint folder.")(command)
     command = click.option("--output", "-o", type=click.Path(file_okay=False), default=None,
-                           help="Run folder (default: runs/<config name>/<timestamp>).")(command)
+                           help="Run folder (default: runs/<name>/<timestamp>; name: output.name, else the "
+                                "first config file's name, else the command's own).")(command)
     command = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                            help="Override a config key, value parsed as YAML, e.g. --set optim.lr=3e-4. "
                                 "Repeatable.")(command)

@@ -74,7 +74,7 @@ class _Faces(Dataset):
         img = self.bank[i]
         if self.pipeline is not None:
             from augment.pipelines import reseed
-            from cer.compound.data import stable_seed
+            from cer.data.image_bank import stable_seed
 
             reseed(self.pipeline, stable_seed(self.seed, self.epoch, i))
             img = self.pipeline(image=img)["image"]
@@ -89,7 +89,7 @@ class MAETask:
 
     def __init__(self, cfg: PretrainConfig):
         from augment.pipelines import train_pipeline
-        from cer.compound.data import ImageBank
+        from cer.data.image_bank import ImageBank
         from cer.data.source import read_source
 
         self.cfg = cfg

@@ -1,8 +1,10 @@
-"""Config sections every training run has, whatever the task (the trainer reads these)."""
+"""Config sections every training run has, whatever the task (the trainer reads ``optim``,
+``train`` and ``output``), and the parts of the ``data`` and ``model`` sections that CE and MTL
+share: their own sections extend these, so a key means the same thing in every run."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 
@@ -37,3 +39,33 @@ class LoopConfig:
 class OutputConfig:
     dir: str | None = None         # run folder; null: runs/<config name>/<timestamp>
     name: str | None = None        # config name in the default run folder; null: the first config file's stem
+
+
+@dataclass
+class ImageDataConfig:
+    """Where images come from when a source has no path, and how they are held in memory."""
+
+    synthetic_scale: Literal["tiny", "small", "default"] = "default"  # scale of the built-in synthetic data
+    synthetic_seed: int = 0
+    cache_images: bool = True      # decode every image once into memory (fast epochs; ~27 KB per image at 96 px)
+
+
+@dataclass
+class BackboneConfig:
+    """The ViT being trained and the weights it starts from."""
+
+    name: str = "vit_face_tiny"    # any timm ViT; paper 002: an MAE ViT-B/16 (vit_base_patch16_224)
+    img_size: int = 96             # paper 002: 224
+    drop_path: float = 0.1
+    checkpoint: str | None = None  # local MAE (.pth with a 'model' key), timm or safetensors weights
+    allow_mismatch: bool = False   # load a checkpoint whose keys differ unexpectedly (reported, not silent)
+
+
+@dataclass
+class RunConfig:
+    """The sections the trainer reads (``cer.launch.launch`` needs them); a task's config extends
+    it with its own sections (data, model, ...) and may change these defaults."""
+
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: LoopConfig = field(default_factory=LoopConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)

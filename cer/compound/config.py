@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cer.data.source import DataSource
-from cer.train_config import LoopConfig, OptimConfig, OutputConfig
+from cer.train_config import BackboneConfig, ImageDataConfig, RunConfig
 
 
 @dataclass
-class DataConfig:
+class DataConfig(ImageDataConfig):
     # single-expression pool: records whose label is one of the 6 CE basic expressions (neutral and
     # others are dropped, as in 002 sec. 3.3)
     single: list[DataSource] = field(
@@ -28,18 +28,10 @@ class DataConfig:
         default_factory=lambda: DataSource("raf-db-compound", None, {"split": "test"}))
     constrain: str = "c-expr"      # constraint set (name or YAML file) of evaluation and pair synthesis
     limit: int | None = None       # cap each source at this many samples (seeded random subset)
-    synthetic_scale: Literal["tiny", "small", "default"] = "default"  # scale of the built-in data
-    synthetic_seed: int = 0
-    cache_images: bool = True      # decode every image once into memory (fast epochs; ~30 KB/face at 96 px)
 
 
 @dataclass
-class ModelConfig:
-    name: str = "vit_face_tiny"    # any timm ViT; paper 002: an MAE ViT-B/16 (vit_base_patch16_224)
-    img_size: int = 96             # paper 002: 224
-    drop_path: float = 0.1
-    checkpoint: str | None = None  # local MAE (.pth with a 'model' key), timm or safetensors weights
-    allow_mismatch: bool = False   # load a checkpoint whose keys differ unexpectedly (reported, not silent)
+class ModelConfig(BackboneConfig):
     loss: Literal["bce", "balanced_mse"] = "bce"  # multi-label BCE; balanced_mse: the official code's option
     bmse_noise: float = 0.1        # noise variance of Balanced-MSE (Ren et al. 2022)
 
@@ -78,12 +70,9 @@ class AugmentConfig:
 
 
 @dataclass
-class CEConfig:
+class CEConfig(RunConfig):
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    train: LoopConfig = field(default_factory=LoopConfig)
-    output: OutputConfig = field(default_factory=OutputConfig)

@@ -1,4 +1,4 @@
-"""CE training data: image banks for the pools, the curriculum dataset and its collate function.
+"""CE training data: the curriculum dataset over the pools' image banks, and its collate function.
 
 The curriculum sampler yields recipes (a single face, a real compound face, or a pair to blend);
 :class:`CurriculumDataset` turns each recipe into one or two augmented uint8 images with their
@@ -8,7 +8,6 @@ later, batched on the training device (``augment.mixing.CompoundSynthesizer``).
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,43 +17,9 @@ from torch.utils.data import Dataset
 
 from augment.pipelines import reseed
 from cer.curriculum import REAL, SINGLE, Recipe
-from cer.data.image_loader import load_rgb
+from cer.data.image_bank import ImageBank, stable_seed
 from cer.data.record import FaceRecord
 from cer.taxonomy import ConstraintSet
-
-
-class ImageBank:
-    """The images of a list of records at one square size, decoded once into memory (``cache``) or
-    read from disk on every access. Items are HxWx3 uint8 arrays."""
-
-    def __init__(self, records: Sequence[FaceRecord], size: int, cache: bool = True, desc: str = "images"):
-        self.records, self.size = list(records), size
-        self._cache: np.ndarray | None = None
-        if cache and self.records:
-            from tqdm.auto import tqdm
-
-            self._cache = np.empty((len(self.records), size, size, 3), dtype=np.uint8)
-            for i, r in enumerate(tqdm(self.records, desc=f"decoding {desc}", leave=False, disable=None)):
-                self._cache[i] = self._load(r)
-
-    def _load(self, record: FaceRecord) -> np.ndarray:
-        img = load_rgb(record)
-        if img.shape[0] != self.size or img.shape[1] != self.size:
-            import cv2
-
-            img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_AREA)
-        return img
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        return self._cache[i] if self._cache is not None else self._load(self.records[i])
-
-
-def stable_seed(*parts: int) -> int:
-    """A 32-bit seed from integers, stable across processes and Python versions."""
-    return zlib.crc32(np.asarray(parts, dtype=np.int64).tobytes())
 
 
 class CurriculumDataset(Dataset):

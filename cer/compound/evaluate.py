@@ -76,8 +76,9 @@ def evaluate(run: str, reader: str | None, data_path: str | None, options: tuple
     import yaml
     from torch.utils.data import DataLoader
 
-    from cer.compound.data import ImageBank, LabelledImages, compound_targets
+    from cer.compound.data import LabelledImages, compound_targets
     from cer.compound.report import plot_confusion, plot_per_class_f1
+    from cer.data.image_bank import ImageBank
     from cer.data.source import DataSource, read_source
     from cer.models.trained import find_model_folder, load_trained
     from cer.taxonomy import constraint_set
