@@ -22,15 +22,30 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import send_to_device, set_seed
 
-from cer.checkpoints import Progress, complete_checkpoints, read_progress, save_checkpoint
+from cer.checkpoints import (
+    Progress,
+    complete_checkpoints,
+    read_progress,
+    save_checkpoint,
+)
 from cer.run_log import RunLog
 from cer.schedule import warmup_cosine
 from cer.task import Task
 from cer.train_config import LoopConfig, OptimConfig
 
 log = logging.getLogger("cer.trainer")
+
+
+def cpu_only() -> bool:
+    """Whether torch has no accelerator (GPU, MPS, ...) to train on here.
+
+    accelerate must then be told ``cpu=True``: without it, the processes of ``torchrun`` on a CPU
+    machine do not form a process group, and each one trains alone on all the data.
+    """
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6: one check for every device type
+    return not (accelerator.is_available() if accelerator is not None else torch.cuda.is_available())
 
 
 def resolve_precision(precision: str) -> str:
@@ -57,7 +72,7 @@ class Trainer:
         # Gradient accumulation is done by hand (see `_train_epoch`): accelerate's `accumulate`
         # finds epoch ends through a prepared DataLoader, and ours must stay unprepared because the
         # curriculum sampler shards across processes itself.
-        self.accelerator = Accelerator(mixed_precision=resolve_precision(loop.precision))
+        self.accelerator = Accelerator(cpu=cpu_only(), mixed_precision=resolve_precision(loop.precision))
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.is_main = self.accelerator.is_main_process
         self.run_log = RunLog(self.run_dir, enabled=self.is_main)
@@ -94,7 +109,7 @@ class Trainer:
             math.ceil(self.task.batches_in_epoch(e, world) / self.optim.accumulate)
             for e in range(self.task.num_epochs())
         ]
-        warmup = int(round(self.optim.warmup_epochs * self.steps_per_epoch[0]))
+        warmup = round(self.optim.warmup_epochs * self.steps_per_epoch[0])
         self.lr = warmup_cosine(sum(self.steps_per_epoch), self.optim.lr, self.optim.min_lr, warmup)
 
     def _resume(self, checkpoint: Path | None) -> Progress:
@@ -124,6 +139,7 @@ class Trainer:
             last_eval = self._evaluate()
             row = {"epoch": epoch, **self.task.epoch_info(epoch), "train_loss": train_loss,
                    "lr": float(self.optimizer.param_groups[0]["lr"]), "step": progress.global_step,
+                   "processes": self.accelerator.num_processes,
                    **{k: v for k, v in last_eval.items() if isinstance(v, (int, float))},
                    "seconds": round(time.time() - started, 2)}
             self._track_best(progress, epoch, last_eval)
@@ -136,6 +152,8 @@ class Trainer:
             save_checkpoint(self.accelerator, self.ckpt_dir, progress, self.loop.keep_checkpoints)
         if not last_eval:  # resumed from the final checkpoint: nothing left to train
             last_eval = self._evaluate()
+        if progress.best_epoch is None:
+            self._export_last(last_eval)
         if self.is_main:
             self.task.report(self.run_dir, self.run_log.history(), last_eval)
         self.run_log.close()
@@ -162,7 +180,7 @@ class Trainer:
         count = torch.zeros((), device=acc.device)
         k = self.optim.accumulate
         for i, batch in enumerate(loader, start=done_batches):
-            batch = _to_device(batch, acc.device)
+            batch = send_to_device(batch, acc.device, non_blocking=True)
             generator = torch.Generator(device=acc.device)
             generator.manual_seed(self.loop.seed * 1_000_003 + progress.global_step * 101 + i % k + 7919 * acc.process_index)
             last_micro = (i + 1) % k == 0 or i + 1 == total_batches
@@ -215,23 +233,24 @@ class Trainer:
         if better:
             progress.best_metric, progress.best_epoch = float(value), epoch
             if self.is_main:
-                model = self.ema.module if self.ema is not None else self.accelerator.unwrap_model(self.model)
-                self.task.export(model, self.run_dir / "best")
+                self.task.export(self._model_to_export(), self.run_dir / "best")
+
+    def _export_last(self, metrics: dict[str, Any]) -> None:
+        """No epoch was validated on the task's metric (e.g. no validation data): ``best/`` gets the
+        model of the last epoch, so the run still leaves a model to use."""
+        if self.val_loader is not None:
+            log.warning("validation gave no %r (it gave %s): best/ holds the last epoch's model", self.task.metric,
+                        ", ".join(sorted(metrics)) or "nothing")
+        if self.is_main:
+            self.task.export(self._model_to_export(), self.run_dir / "best")
+
+    def _model_to_export(self) -> torch.nn.Module:
+        return self.ema.module if self.ema is not None else self.accelerator.unwrap_model(self.model)
 
 
 def find_resume_checkpoint(run_dir: Path) -> Path | None:
     """The newest complete checkpoint of ``run_dir``, or None."""
     found = complete_checkpoints(Path(run_dir) / "checkpoints")
     return found[-1] if found else None
-
-
-def _to_device(batch: Any, device: torch.device) -> Any:
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(_to_device(v, device) for v in batch)
-    return batch
 
 
