@@ -7,7 +7,12 @@ import click
 from cer import __version__
 from cer.lazy_group import LazyGroup
 
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "train": "mtl.train:train",
+    "extract": "mtl.extract:extract",
+    "evaluate": "mtl.evaluate:evaluate",
+    "predict": "mtl.predict:predict",
+}
 
 
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})

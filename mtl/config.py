@@ -1,0 +1,91 @@
+"""The config of an MTL run. The defaults train the compact ViT on the built-in synthetic Aff-Wild2
+set on a CPU in about ten minutes; every ``mtl train`` option is one of these keys.
+
+The values of paper 002 where the defaults differ: an MAE ViT-B/16 at 224 px (``model.name``,
+``model.img_size``, ``model.checkpoint``); sequences S = W = 30 for VA, 5 for EXPR, 1 for AU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cer.data.source import DataSource
+from cer.train_config import BackboneConfig, ImageDataConfig, OptimConfig, RunConfig
+from mtl.affect_tasks import parse_tasks, selection_metric
+
+
+@dataclass
+class DataConfig(ImageDataConfig):
+    # s-Aff-Wild2 annotation files (reader aff-wild2-mtl; aff-wild2-tracks reads the per-video layout)
+    train: DataSource = field(default_factory=lambda: DataSource("aff-wild2-mtl", None, {"split": "train"}))
+    val: DataSource | None = field(default_factory=lambda: DataSource("aff-wild2-mtl", None, {"split": "validation"}))
+
+
+@dataclass
+class TasksConfig:
+    joint: str = "au,expr,va"      # trained tasks: au, expr, v, a; va = v,a (eq. 6 sums their losses)
+    select: str | None = None      # the task whose validation metric picks the best epoch; null: P_MTL
+    weights: dict[str, float] = field(default_factory=dict)  # lambda per task (eq. 6); absent: 1
+    au_threshold: float | Literal["tune"] = 0.5  # AU threshold of the selecting metric; tune: per-AU on validation
+
+    def __post_init__(self) -> None:
+        tasks = parse_tasks(self.joint)
+        selection_metric(self.select, tasks, self.au_threshold)  # raises on a task not trained
+        unknown = [k for k in self.weights if k not in tasks]
+        if unknown:
+            raise ValueError(f"tasks.weights names {', '.join(unknown)}, not among the trained tasks "
+                             f"({', '.join(tasks)}); give one weight per trained task (v and a separately)")
+        if self.au_threshold != "tune" and not 0 < self.au_threshold < 1:
+            raise ValueError(f"tasks.au_threshold must be in (0, 1) or 'tune', got {self.au_threshold}")
+
+
+@dataclass
+class SequenceConfig:
+    length: int = 1                # S: frames per sequence; 1 = single frames, no temporal module
+    stride: int | None = None      # W: frames between sequence starts within a video; null: S
+
+    def __post_init__(self) -> None:
+        if self.length < 1 or (self.stride is not None and self.stride < 1):
+            raise ValueError(f"sequence length and stride must be >= 1, got {self.length} and {self.stride}")
+
+
+@dataclass
+class FuseConfig:
+    # earlier runs whose frozen features are fused in: run folders, or task names (au, v, va, ...)
+    # standing for the best finished run under `search` that trained that task
+    runs: list[str] = field(default_factory=list)
+    search: str = "runs"           # where task names are looked up
+    live: bool = False             # recompute the frozen features every step instead of caching them (slow)
+    batch_size: int = 256          # frames per forward pass when extracting features
+
+
+@dataclass
+class ModelConfig(BackboneConfig):
+    fusion_dropout: float = 0.3    # official code of 002
+    lstm_hidden: int | None = None  # LSTM width; null: the backbone's
+    leaky_slope: float = 0.1       # LeakyReLU after the LSTM (official code of 002)
+
+
+@dataclass
+class AugmentConfig:
+    hflip: float = 0.5             # probability of mirroring a whole sequence (fused features stay unmirrored)
+
+
+@dataclass
+class MTLConfig(RunConfig):
+    epochs: int = 8
+    data: DataConfig = field(default_factory=DataConfig)
+    tasks: TasksConfig = field(default_factory=TasksConfig)
+    sequence: SequenceConfig = field(default_factory=SequenceConfig)
+    fuse: FuseConfig = field(default_factory=FuseConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # batch_size counts frames: each step takes max(1, batch_size // S) sequences, so runs with
+    # different S see the same number of frames per step
+    # lr: from scratch on the synthetic set, 3e-4 fitted faster than the CE default 1e-3
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(batch_size=64, lr=3e-4))
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")

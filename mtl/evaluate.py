@@ -1,0 +1,129 @@
+"""``mtl evaluate RUN...``: P_MTL and its parts on a validation set, per run and combined.
+
+The paper's MTL result combines the best model of each task (002, Table 1): with several runs,
+each part of P_MTL (CCC_V, CCC_A, F1_EXPR, F1_AU) is taken from the run that scores best on it.
+Sequence outputs are expanded back to frames first, so every validation frame counts once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from cer.data.record import FaceRecord
+
+PARTS = {"v": "ccc_v", "a": "ccc_a", "expr": "f1_expr", "au": "f1_au"}
+
+
+def predict_run(path: str | Path, records: Sequence[FaceRecord], tasks: Sequence[str] | None = None,
+                batch_frames: int = 256, progress: bool = True) -> tuple[dict[str, np.ndarray], Any, dict[str, Any]]:
+    """Run a trained MTL model over ``records``.
+
+    Returns:
+        ``{task: [N, ...]}`` decoded predictions in the order of ``split.records`` (videos, then
+        frames), the :class:`mtl.data.SplitFrames` (labels included), and the model's metadata.
+    """
+    import torch
+    from torch.utils.data import DataLoader
+
+    from mtl.data import SplitFrames, WindowDataset
+    from mtl.extract import cached_features
+    from mtl.inference import frame_predictions
+    from mtl.runs import FrozenExtractor, load_mtl
+    from mtl.sequences import evaluation_windows
+
+    model, meta = load_mtl(path)
+    arch, seq = meta["architecture"], meta["sequence"]["length"]
+    tasks = list(tasks or arch["tasks"])
+    split = SplitFrames(records, tasks, arch["img_size"], cache_images=True, desc="frames")
+    features = []
+    for fused in meta["fuse"]:
+        extractor = FrozenExtractor(fused["run"])
+        if extractor.fingerprint != fused["fingerprint"]:
+            click.echo(f"warning: {fused['run']} has other weights than when this model was trained; its "
+                       "features differ from those the fusion module learned on", err=True)
+        features.append(cached_features(extractor, split.records, batch_frames, progress))
+    split.attach_features(features)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    loader = DataLoader(WindowDataset(split, evaluation_windows(split.videos.bounds, seq)),
+                        batch_size=max(1, batch_frames // seq))
+    preds = frame_predictions(model.to(device), loader, tasks, len(split), meta["mean"], meta["std"])
+    return preds, split, meta
+
+
+def validation_records(meta: dict[str, Any], data: str | None, reader: str, split: str) -> list[FaceRecord]:
+    """The frames to evaluate on: ``data`` if given, else the validation source the run was trained with."""
+    from cer.data.source import DataSource, read_source
+
+    cfg = meta.get("config", {}).get("data", {})
+    val = cfg.get("val") or {"reader": "aff-wild2-mtl", "path": None, "options": {"split": "validation"}}
+    source = (DataSource(reader, data, {"split": split}) if data is not None
+              else DataSource(val["reader"], val.get("path"), dict(val.get("options", {}))))
+    return read_source(source, synthetic_scale=cfg.get("synthetic_scale", "default"),
+                       synthetic_seed=cfg.get("synthetic_seed", 0))
+
+
+def combine(per_run: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """P_MTL from the best run of each part: ``{part: value, part + '_run': run, p_mtl, p_mtl_tuned}``."""
+    combined: dict[str, Any] = {}
+    for part in ("ccc_v", "ccc_a", "f1_expr", "f1_au"):
+        having = {run: s for run, s in per_run.items() if part in s}
+        if not having:
+            combined[part] = 0.0
+            combined[f"{part}_run"] = None
+            continue
+        best = max(having, key=lambda run: having[run][part])
+        combined[part], combined[f"{part}_run"] = having[best][part], best
+        if part == "f1_au":
+            tuned = max(having, key=lambda run: having[run]["f1_au_tuned"])
+            combined["f1_au_tuned"], combined["f1_au_tuned_run"] = having[tuned]["f1_au_tuned"], tuned
+    base = (combined["ccc_v"] + combined["ccc_a"]) / 2 + combined["f1_expr"]
+    combined["p_mtl"] = base + combined["f1_au"]
+    combined["p_mtl_tuned"] = base + combined.get("f1_au_tuned", 0.0)
+    return combined
+
+
+def _line(label: str, scores: dict[str, Any]) -> str:
+    shown = "  ".join(f"{k}={scores[k]:.4f}" for k in ("ccc_v", "ccc_a", "f1_expr", "f1_au", "f1_au_tuned",
+                                                       "p_mtl", "p_mtl_tuned") if k in scores)
+    return f"{label}: {shown}"
+
+
+@click.command("evaluate", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
+              help="s-Aff-Wild2 root to evaluate on (default: each run's validation data).")
+@click.option("--reader", default="aff-wild2-mtl", show_default=True, help="Reader of --data.")
+@click.option("--split", default="validation", show_default=True, help="Split of --data.")
+@click.option("--batch-frames", default=256, show_default=True, help="Frames per forward pass.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for metrics.json (default: the first run's eval/).")
+def evaluate(runs: tuple[str, ...], data: str | None, reader: str, split: str, batch_frames: int,
+             out: str | None) -> None:
+    """P_MTL and its parts (AU at 0.5 and with per-AU thresholds tuned on the same frames) for each
+    RUN, and for the combination of the best run of each part."""
+    from mtl.runs import read_meta
+    from mtl.scores import score_frames
+
+    per_run: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        _, meta = read_meta(run)
+        records = validation_records(meta, data, reader, split)
+        preds, frames, meta = predict_run(run, records, batch_frames=batch_frames)
+        tasks = meta["architecture"]["tasks"]
+        scores = score_frames(tasks, preds, frames.labels, 0.5)
+        per_run[run] = {k: v for k, v in scores.items() if isinstance(v, (int, float))}
+        click.echo(_line(f"{run} ({','.join(tasks)}; {len(frames)} frames)", per_run[run]))
+    result: dict[str, Any] = {"runs": per_run}
+    if len(runs) > 1:
+        result["combined"] = combine(per_run)
+        click.echo(_line("combined (best run per part)", result["combined"]))
+    folder = Path(out) if out else Path(runs[0]) / "eval"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").write_text(json.dumps(result, indent=1))
+    click.echo(f"-> {folder / 'metrics.json'}")

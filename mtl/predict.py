@@ -1,0 +1,129 @@
+"""``mtl predict RUN...``: the MTL challenge submission file, from the best run of each task.
+
+For each of AU, EXPR, V and A the run is chosen among RUNS by the validation metric it recorded at
+its best epoch (ties go to the newest). The file::
+
+    image,valence,arousal,expression,aus
+    video/00001.jpg,0.123,-0.045,4,0,0,1,0,0,0,1,0,0,0,1,0
+
+holds one row per frame in input order: valence and arousal in [-1, 1], the expression index
+(0 Neutral ... 7 Other, Aff-Wild2 order) and the 12 AU occurrences (AU1 ... AU26).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path, PurePath
+
+import click
+import numpy as np
+
+from cer.data.record import FaceRecord
+from mtl.sequences import video_of
+
+HEADER = ("image", "valence", "arousal", "expression", "aus")
+TASK_ORDER = ("v", "a", "expr", "au")
+
+
+def choose_runs(runs: Sequence[str | Path], au_threshold: str = "0.5") -> dict[str, Path]:
+    """``{task: model folder}``: the best of ``runs`` for each task (AU: by F1 at 0.5 or tuned).
+
+    Raises:
+        click.UsageError: some task is trained by none of the runs.
+    """
+    from mtl.runs import best_run_for, finished_run
+
+    finished = [finished_run(r) for r in runs]
+    chosen, missing = {}, []
+    for task in TASK_ORDER:
+        best = best_run_for([task], finished, au_threshold="tune" if au_threshold == "tune" else 0.5)
+        if best is None:
+            missing.append(task)
+        else:
+            chosen[task] = best.folder
+    if missing:
+        raise click.UsageError(f"no run given predicts {', '.join(missing)}: the submission needs all four tasks; "
+                               "add a run trained on them (e.g. mtl train --joint au,expr,va)")
+    return chosen
+
+
+def submission_rows(records: Sequence[FaceRecord], values: dict[str, np.ndarray]) -> list[list[str]]:
+    """Rows of the file, ``values[task]`` aligned with ``records`` (AU: 0/1 already thresholded)."""
+    rows = []
+    for i, r in enumerate(records):
+        aus = [str(int(x)) for x in values["au"][i]]
+        rows.append([f"{video_of(r)}/{PurePath(r.image).name}", f"{values['v'][i]:.4f}", f"{values['a'][i]:.4f}",
+                     str(int(values["expr"][i])), *aus])
+    return rows
+
+
+def write_submission(path: Path, rows: Sequence[Sequence[str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+
+
+def read_image_list(path: Path, root: Path) -> list[FaceRecord]:
+    """Frames named one per line (``video/00001.jpg``, relative to ``root/cropped_aligned``; an
+    ``image`` header line is skipped)."""
+    records = []
+    for line in path.read_text().splitlines():
+        name = line.split(",")[0].strip()
+        if not name or name == "image":
+            continue
+        records.append(FaceRecord(image=str(root / "cropped_aligned" / name), video=PurePath(name).parent.name))
+    return records
+
+
+@click.command("predict", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="The submission file to write.")
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
+              help="s-Aff-Wild2 root (default: the validation data of the first run).")
+@click.option("--split", default="validation", show_default=True, help="Split of --data to predict.")
+@click.option("--images", "image_list", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Predict the frames listed in this file (video/NNNNN.jpg per line, under --data/cropped_aligned) "
+                   "instead of a split, e.g. a test set without labels.")
+@click.option("--au-thresholds", type=click.Choice(["0.5", "tune"]), default="0.5", show_default=True,
+              help="AU thresholds: 0.5, or the per-AU ones tuned on validation by the chosen AU run.")
+@click.option("--batch-frames", default=256, show_default=True, help="Frames per forward pass.")
+def predict(runs: tuple[str, ...], out: str, data: str | None, split: str, image_list: str | None,
+            au_thresholds: str, batch_frames: int) -> None:
+    """Write the MTL submission (image,valence,arousal,expression,aus) from the best of RUNS per task."""
+    from mtl.evaluate import predict_run, validation_records
+    from mtl.runs import read_meta
+
+    chosen = choose_runs(runs, au_thresholds)
+    if image_list is not None:
+        if data is None:
+            raise click.UsageError("--images needs --data (the root holding cropped_aligned/)")
+        records = read_image_list(Path(image_list), Path(data))
+    else:
+        records = validation_records(read_meta(runs[0])[1], data, "aff-wild2-mtl", split)
+    records = list({r.key: r for r in records}.values())  # a frame listed twice is predicted once
+    position = {r.key: i for i, r in enumerate(records)}
+    values: dict[str, np.ndarray] = {}
+    by_run: dict[Path, list[str]] = {}
+    for task, folder in chosen.items():
+        by_run.setdefault(folder, []).append(task)
+    for folder, tasks in by_run.items():
+        preds, frames, meta = predict_run(folder, records, tasks, batch_frames)
+        order = np.array([position[r.key] for r in frames.records])
+        for task in tasks:
+            value = np.empty_like(preds[task])
+            value[order] = preds[task]
+            values[task] = value
+        if "au" in tasks:
+            tuned = meta.get("au_thresholds")
+            if au_thresholds == "tune" and tuned is None:
+                raise click.UsageError(f"{folder} recorded no tuned AU thresholds; use --au-thresholds 0.5")
+            threshold = np.asarray(tuned) if au_thresholds == "tune" else 0.5
+            values["au"] = (values["au"] >= threshold).astype(int)
+        if "expr" in tasks:
+            values["expr"] = values["expr"].argmax(1)
+        click.echo(f"{', '.join(tasks)} from {folder}")
+    write_submission(Path(out), submission_rows(records, values))
+    click.echo(f"{len(records)} frames -> {out}")

@@ -1,0 +1,166 @@
+"""Finished runs as things to fuse, extract from and combine: loading an exported MTL model, the frozen
+extractor of any run (MTL or CE), and finding the best finished run of a task by name.
+
+An MTL model folder (``RUN/best``) holds ``model.safetensors`` and ``model.json`` with
+``"kind": "mtl"``, its architecture, the fused runs it needs, and the validation metrics of the
+epoch it was saved at (which is how the best run of a task is chosen without evaluating again).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cer.compound.evaluate import normalise
+from cer.models.trained import META, WEIGHTS, find_model_folder
+from mtl.affect_tasks import AFFECT_TASKS, parse_tasks
+from mtl.model import MTLArchitecture, MTLModel, build_model
+
+KIND = "mtl"
+
+
+class RunNotFoundError(ValueError):
+    """A ``--fuse`` item that names no usable run; the message says what to train or pass instead."""
+
+
+def read_meta(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The model folder of ``path`` (a run folder or its ``best/``) and its ``model.json``."""
+    folder = find_model_folder(path)
+    return folder, json.loads((folder / META).read_text())
+
+
+def load_mtl(path: str | Path) -> tuple[MTLModel, dict[str, Any]]:
+    """Rebuild an MTL model saved by a run (its folder or ``best/``), in eval mode."""
+    from safetensors.torch import load_file
+
+    folder, meta = read_meta(path)
+    if meta.get("kind") != KIND:
+        raise ValueError(f"{folder} holds no MTL model (its model.json has no \"kind\": \"mtl\"): "
+                         "give a run of `mtl train`")
+    model = build_model(MTLArchitecture(**meta["architecture"]))
+    model.load_state_dict(load_file(str(folder / WEIGHTS)))  # strict: our own files match exactly
+    return model.eval(), meta
+
+
+def features_folder(model_folder: Path) -> Path:
+    """Where the features of a run's extractor are cached: ``RUN/features``."""
+    return (model_folder.parent if model_folder.name == "best" else model_folder) / "features"
+
+
+class FrozenExtractor(nn.Module):
+    """The pooled backbone feature of a finished run, frozen (its ``F_task`` in eq. 1 of 002).
+
+    Takes uint8 ``[N, 3, H, W]`` images and does the run's own resizing and normalisation; the
+    same module makes the cached features (``mtl extract``) and the live ones (``fuse.live``).
+    """
+
+    def __init__(self, run: str | Path):
+        super().__init__()
+        from cer.models.trained import load_trained
+        from mtl.feature_cache import file_fingerprint
+
+        folder, meta = read_meta(run)
+        if meta.get("kind") == KIND:
+            backbone = load_mtl(folder)[0].backbone
+            mean, std, size = meta["mean"], meta["std"], meta["architecture"]["img_size"]
+        else:  # a CE run of `cer train`: its ViT without the classifier
+            backbone, meta = load_trained(folder)
+            backbone.reset_classifier(0)
+            mean, std, size = meta["mean"], meta["std"], meta["img_size"]
+        self.backbone = backbone.eval().requires_grad_(False)
+        self.folder, self.img_size, self.dim = folder, int(size), int(backbone.num_features)
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.fingerprint = file_fingerprint(folder / WEIGHTS)
+        self.cache_folder = features_folder(folder)
+
+    def train(self, mode: bool = True) -> FrozenExtractor:
+        return super().train(False)  # frozen: never dropout / drop-path
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = normalise(images, self.mean, self.std)
+        if x.shape[-1] != self.img_size or x.shape[-2] != self.img_size:
+            x = F.interpolate(x, size=(self.img_size, self.img_size), mode="bilinear", antialias=True,
+                              align_corners=False)
+        return self.backbone(x).float()
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A run with an exported MTL model: its model folder, tasks and best-epoch metrics."""
+
+    folder: Path
+    tasks: tuple[str, ...]
+    metrics: dict[str, float]
+
+    def score(self, tasks: Sequence[str], au_threshold: float | str = "tune") -> float:
+        """Its validation value for ``tasks``: the sum of their metrics, AU F1 with tuned thresholds
+        (``"tune"``) or at the fixed one."""
+        keys = ["f1_au_tuned" if t == "au" and au_threshold == "tune" else AFFECT_TASKS[t].metric for t in tasks]
+        return sum(float(self.metrics.get(f"val_{k}", float("-inf"))) for k in keys)
+
+
+def finished_run(path: str | Path) -> FinishedRun:
+    folder, meta = read_meta(path)
+    if meta.get("kind") != KIND:
+        raise ValueError(f"{folder} holds no MTL model: give a run of `mtl train`")
+    return FinishedRun(folder, tuple(meta["architecture"]["tasks"]), dict(meta.get("metrics", {})))
+
+
+def discover_runs(search: str | Path) -> list[FinishedRun]:
+    """Every run under ``search`` with an exported MTL model (``*/best/model.json``)."""
+    root = Path(search)
+    found = []
+    for meta in sorted(root.rglob(f"best/{META}")) if root.is_dir() else []:
+        try:
+            found.append(finished_run(meta.parent))
+        except (ValueError, FileNotFoundError, KeyError):
+            continue  # a CE run, or a model folder being replaced right now
+    return found
+
+
+def best_run_for(tasks: Sequence[str], runs: Sequence[FinishedRun], prefer_exact: bool = False,
+                 au_threshold: float | str = "tune") -> FinishedRun | None:
+    """The run that scores best on ``tasks`` (:meth:`FinishedRun.score`) among those that trained
+    them (ties: the newest); with ``prefer_exact``, among runs trained on exactly those tasks if any."""
+    having = [r for r in runs if set(tasks) <= set(r.tasks)]
+    exact = [r for r in having if set(r.tasks) == set(tasks)]
+    pool = (exact or having) if prefer_exact else having
+    if not pool:
+        return None
+    return max(pool, key=lambda r: (r.score(tasks, au_threshold), (r.folder / WEIGHTS).stat().st_mtime))
+
+
+def resolve_fuse(items: Sequence[str], search: str | Path) -> list[Path]:
+    """``--fuse`` items as model folders: a run folder (MTL or CE) as given, a task name (``au``,
+    ``v``, ``va``, ...) as the best finished run under ``search`` trained on it."""
+    resolved: list[Path] = []
+    runs: list[FinishedRun] | None = None
+    for item in items:
+        if Path(item).exists():
+            try:
+                resolved.append(find_model_folder(item))
+            except FileNotFoundError as err:
+                raise RunNotFoundError(f"--fuse {item}: {err}") from None
+            continue
+        try:
+            tasks = parse_tasks(item)
+        except ValueError:
+            raise RunNotFoundError(f"--fuse {item}: neither an existing run folder nor a task name "
+                             f"({', '.join(AFFECT_TASKS)}, va)") from None
+        runs = discover_runs(search) if runs is None else runs
+        best = best_run_for(tasks, runs, prefer_exact=True)
+        if best is None:
+            raise RunNotFoundError(f"--fuse {item}: no finished MTL run under {search}/ trains {item}; train one first "
+                             f"(mtl train --joint {item}), give its run folder, or set fuse.search")
+        resolved.append(best.folder)
+    if len(set(resolved)) != len(resolved):
+        raise RunNotFoundError(f"--fuse {','.join(items)} names the same run twice ({', '.join(map(str, resolved))})")
+    return resolved

@@ -1,0 +1,193 @@
+"""MTL as a :class:`cer.task.Task`: any joint set of AU / EXPR / V / A (eq. 6 of paper 002), with the
+frozen features of earlier runs fused in and a temporal module over sequences of S frames.
+
+Everything is read, decoded and (for fused runs) extracted when the task is built; an epoch is
+the training windows in a per-epoch shuffled order (:class:`cer.shuffle_sampler.ShuffleSampler`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from cer.config import to_dict
+from cer.data.record import FaceRecord
+from cer.data.source import DataSource, read_source
+from cer.shuffle_sampler import ShuffleSampler
+from mtl.affect_tasks import AFFECT_TASKS, parse_tasks, selection_metric
+from mtl.config import MTLConfig
+from mtl.data import SplitFrames, WindowDataset, fused_inputs, model_images
+from mtl.inference import frame_predictions
+from mtl.model import MTLArchitecture, build_model
+from mtl.runs import KIND, FrozenExtractor, resolve_fuse
+from mtl.scores import score_frames
+from mtl.sequences import evaluation_windows, make_windows
+
+MEAN = (0.5, 0.5, 0.5)  # normalisation of the timm ViTs (and of the MAE checkpoints of 002)
+STD = (0.5, 0.5, 0.5)
+
+
+class MTLTask:
+    """Joint MTL training as configured by ``cfg`` (see :class:`mtl.config.MTLConfig`)."""
+
+    greater_is_better = True
+
+    def __init__(self, cfg: MTLConfig):
+        from mtl.extract import cached_features
+
+        self.cfg = cfg
+        self.tasks = parse_tasks(cfg.tasks.joint)
+        self.metric = selection_metric(cfg.tasks.select, self.tasks, cfg.tasks.au_threshold)
+        self.seq = cfg.sequence.length
+        self.stride = cfg.sequence.stride or self.seq
+        self.lambdas = {t: float(cfg.tasks.weights.get(t, 1.0)) for t in self.tasks}
+        self.fuse_folders = resolve_fuse(cfg.fuse.runs, cfg.fuse.search)  # first: fail before decoding anything
+        size = cfg.model.img_size
+        self.train_set = SplitFrames(self._read(cfg.data.train), self.tasks, size, cfg.data.cache_images,
+                                     "training frames")
+        self.val_set = None
+        if cfg.data.val is not None:
+            self.val_set = SplitFrames(self._read(cfg.data.val), self.tasks, size, cfg.data.cache_images,
+                                       "validation frames")
+        # The effective data of each task (002 sec. 3.2): windows holding a label of a chosen task.
+        windows = make_windows(self.train_set.videos.bounds, self.seq, self.stride)
+        labelled = self.train_set.labelled()
+        self.train_windows = windows.subset((labelled[windows.frames] & windows.valid).any(1))
+        if not len(self.train_windows):
+            raise ValueError(f"no training frame has a label of {', '.join(self.tasks)}: check data.train")
+        self.loss_weights = {}
+        for t in self.tasks:
+            w = AFFECT_TASKS[t].loss_weights(*self.train_set.labels[t])
+            self.loss_weights[t] = None if w is None else torch.from_numpy(w)
+
+        extractors = [FrozenExtractor(f) for f in self.fuse_folders]
+        self.fused_dims = [e.dim for e in extractors]
+        self.fuse_fingerprints = [e.fingerprint for e in extractors]
+        self.extractors = extractors if cfg.fuse.live else []
+        if not cfg.fuse.live:
+            for split in [s for s in (self.train_set, self.val_set) if s is not None]:
+                split.attach_features([cached_features(e, split.records, cfg.fuse.batch_size, cfg.train.progress)
+                                       for e in extractors])
+        self._samplers: dict[tuple[int, int], ShuffleSampler] = {}
+        self.last_scores: dict[str, Any] = {}
+        print(f"data: {len(self.train_set)} training frames in {len(self.train_windows)} sequences of {self.seq} "
+              f"(stride {self.stride}), {len(self.val_set) if self.val_set else 0} validation frames; "
+              f"tasks {','.join(self.tasks)}; fused: {', '.join(map(str, self.fuse_folders)) or 'none'}"
+              f"{' (live)' if cfg.fuse.live and extractors else ''}", flush=True)
+
+    # --- data -----------------------------------------------------------------------------------
+
+    def _read(self, source: DataSource) -> list[FaceRecord]:
+        d = self.cfg.data
+        return read_source(source, seed=self.cfg.train.seed, synthetic_scale=d.synthetic_scale,
+                           synthetic_seed=d.synthetic_seed)
+
+    @property
+    def sequences_per_batch(self) -> int:
+        return max(1, self.cfg.optim.batch_size // self.seq)
+
+    def _sampler(self, rank: int, world: int) -> ShuffleSampler:
+        key = (rank, world)
+        if key not in self._samplers:
+            self._samplers[key] = ShuffleSampler(len(self.train_windows), self.cfg.train.seed, world, rank)
+        return self._samplers[key]
+
+    def _workers(self) -> int:
+        if self.cfg.train.num_workers is not None:
+            return self.cfg.train.num_workers
+        return 4 if torch.cuda.is_available() else 0
+
+    def num_epochs(self) -> int:
+        return self.cfg.epochs
+
+    def batches_in_epoch(self, epoch: int, world_size: int) -> int:
+        return math.ceil(self._sampler(0, world_size).epoch_length() / self.sequences_per_batch)
+
+    def train_loader(self, epoch: int, rank: int, world_size: int, skip: int = 0) -> DataLoader:
+        sampler = self._sampler(rank, world_size)
+        sampler.set_epoch(epoch)
+        # `skip` counts frames (optim.batch_size per batch done); the sampler counts sequences.
+        sampler.skip(min(skip // self.cfg.optim.batch_size * self.sequences_per_batch, sampler.epoch_length()))
+        return DataLoader(WindowDataset(self.train_set, self.train_windows), batch_size=self.sequences_per_batch,
+                          sampler=sampler, num_workers=self._workers(), pin_memory=torch.cuda.is_available())
+
+    def val_loader(self) -> DataLoader | None:
+        if self.val_set is None:
+            return None
+        windows = evaluation_windows(self.val_set.videos.bounds, self.seq)
+        return DataLoader(WindowDataset(self.val_set, windows), batch_size=max(1, 2 * self.sequences_per_batch),
+                          shuffle=False, num_workers=self._workers())
+
+    def epoch_info(self, epoch: int) -> dict[str, Any]:
+        return {"sequences": self._sampler(0, 1).epoch_length()}
+
+    # --- model, step, evaluation ------------------------------------------------------------------
+
+    def architecture(self) -> MTLArchitecture:
+        m = self.cfg.model
+        return MTLArchitecture(
+            backbone=m.name, img_size=m.img_size, tasks=list(self.tasks),
+            head_sizes=[AFFECT_TASKS[t].outputs for t in self.tasks], fused_dims=list(self.fused_dims),
+            temporal=self.seq > 1, fusion_dropout=m.fusion_dropout, lstm_hidden=m.lstm_hidden,
+            leaky_slope=m.leaky_slope, drop_path=m.drop_path,
+        )
+
+    def build_model(self) -> nn.Module:
+        model = build_model(self.architecture())
+        m = self.cfg.model
+        if m.checkpoint:
+            from cer.models.checkpoint import load_backbone_weights
+
+            # A classifier slot lets a fine-tuned checkpoint's head be dropped as "another label space".
+            model.backbone.reset_classifier(1)
+            report = load_backbone_weights(model.backbone, m.checkpoint, allow_mismatch=m.allow_mismatch)
+            model.backbone.reset_classifier(0)
+            print(f"loaded {m.checkpoint}: {report.summary()}", flush=True)
+        return model
+
+    def training_step(self, model: nn.Module, batch: dict[str, Any],
+                      generator: torch.Generator) -> dict[str, torch.Tensor]:
+        images = batch["images"]
+        fused = fused_inputs(batch, self.extractors)  # from the un-mirrored frames, as cached
+        flip = torch.rand(images.shape[0], generator=generator, device=images.device) < self.cfg.augment.hflip
+        out = model(model_images(images, MEAN, STD, flip), fused)
+        total = torch.zeros((), device=images.device)
+        parts = {}
+        for t in self.tasks:
+            task = AFFECT_TASKS[t]
+            loss = task.loss(out[t].flatten(0, 1), batch["targets"][t].flatten(0, 1),
+                             batch["masks"][t].flatten(0, 1), self.loss_weights[t])
+            total = total + self.lambdas[t] * loss
+            parts[f"{t}_loss"] = loss.detach()
+        return {"loss": total, **parts}
+
+    def evaluate(self, model: nn.Module, loader: Any, accelerator: Any) -> dict[str, Any]:
+        preds = frame_predictions(model, loader, self.tasks, len(self.val_set), MEAN, STD, self.extractors,
+                                  gather=accelerator.gather_for_metrics)
+        scores = score_frames(self.tasks, preds, self.val_set.labels, self.cfg.tasks.au_threshold)
+        self.last_scores = scores
+        return {f"val_{k}": v for k, v in scores.items()}
+
+    def export(self, model: nn.Module, folder: Path) -> None:
+        from cer.models.trained import save_trained
+
+        scalars = {f"val_{k}": float(v) for k, v in self.last_scores.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        save_trained(model, folder, {
+            "kind": KIND, "architecture": self.architecture().to_dict(), "mean": list(MEAN), "std": list(STD),
+            "sequence": {"length": self.seq, "stride": self.stride},
+            "fuse": [{"run": str(f.resolve()), "fingerprint": fp}
+                     for f, fp in zip(self.fuse_folders, self.fuse_fingerprints)],
+            "metrics": scalars, "au_thresholds": self.last_scores.get("au_thresholds"),
+            "config": to_dict(self.cfg),
+        })
+
+    def report(self, run_dir: Path, history: list[dict[str, Any]], last_eval: dict[str, Any]) -> None:
+        from mtl.report import write_report
+
+        write_report(run_dir / "report", self.tasks, history, last_eval)
