@@ -7,6 +7,7 @@ resume rules and multi-process handling.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -85,10 +86,15 @@ def launch(schema: type[C], build_task: Callable[[C], Any], configs: Sequence[st
         the task, the run folder and the final validation metrics.
     """
     from cer.config import dump_yaml, load_config, to_dict
-    from cer.trainer import Trainer
+    import torch
+
+    from cer.trainer import Trainer, cpu_only, cpu_threads
 
     cfg = load_config(schema, configs, overrides)
     state = process_state()
+    if cpu_only():
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", state.num_processes))
+        torch.set_num_threads(cpu_threads(cfg.train.threads, local))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for name in ("cer", "mtl"):
         logging.getLogger(name).setLevel(logging.INFO if state.is_main_process else logging.WARNING)

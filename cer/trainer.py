@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -46,6 +47,20 @@ def cpu_only() -> bool:
     """
     accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6: one check for every device type
     return not (accelerator.is_available() if accelerator is not None else torch.cuda.is_available())
+
+
+def cpu_threads(setting: int | None, local_processes: int) -> int:
+    """Torch threads for one training process on a machine without an accelerator.
+
+    ``setting`` (``train.threads``) wins when given. Otherwise the cores this process may run on are
+    shared among the processes of this machine: ``accelerate launch`` with no config exports
+    ``OMP_NUM_THREADS=1`` on CPU, which would leave all cores but one idle in a single-process run
+    (measured here: the built-in curriculum at half speed on two cores).
+    """
+    if setting is not None:
+        return max(1, setting)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, local_processes))
 
 
 def resolve_precision(precision: str) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cer.data.source import DataSource
-from cer.train_config import BackboneConfig, ImageDataConfig, OptimConfig, RunConfig
+from cer.train_config import BackboneConfig, ImageDataConfig, RunConfig
 from mtl.affect_tasks import parse_tasks, selection_metric
 
 
@@ -81,10 +81,8 @@ class MTLConfig(RunConfig):
     fuse: FuseConfig = field(default_factory=FuseConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    # batch_size counts frames: each step takes max(1, batch_size // S) sequences, so runs with
-    # different S see the same number of frames per step
-    # lr: from scratch on the synthetic set, 3e-4 fitted faster than the CE default 1e-3
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(batch_size=64, lr=3e-4))
+    # optim (inherited, cer.train_config): its batch_size counts frames: each step takes
+    # max(1, batch_size // S) sequences, so runs with different S see the same frames per step
 
     def __post_init__(self) -> None:
         if self.epochs < 1:

@@ -363,3 +363,15 @@ def test_top_level_checks_and_required_keys(write):
     with pytest.raises(ConfigError, match="^missing required key\\(s\\) 'name' at the top level$"):
         load_config(Run)
     assert load_config(Run, overrides=["name=r1"]) == Run(name="r1")
+
+
+def test_cpu_threads_share_the_cores_and_an_explicit_setting_wins():
+    import os
+
+    from cer.trainer import cpu_threads
+
+    cores = len(os.sched_getaffinity(0))
+    assert cpu_threads(None, 1) == cores  # accelerate launch's OMP_NUM_THREADS=1 does not leave cores idle
+    assert cpu_threads(None, cores) == 1
+    assert cpu_threads(None, 4 * cores) == 1
+    assert cpu_threads(3, 1) == 3
