@@ -49,3 +49,16 @@ class RunLog:
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
+
+
+def best_epoch_row(history: list[dict[str, Any]], metric: str, greater_is_better: bool = True) -> dict[str, Any] | None:
+    """The logged epoch whose weights the trainer kept in ``best/``: the first with the best ``metric``
+    (the trainer replaces ``best/`` only on a strict improvement). None if no epoch logged it."""
+    best = None
+    for row in history:
+        value = row.get(metric)
+        if value is None:
+            continue
+        if best is None or (value > best[metric] if greater_is_better else value < best[metric]):
+            best = row
+    return best

@@ -26,8 +26,12 @@ def run(configs: Sequence[str], overrides: Sequence[str] = (), output: str | Non
 
     task, run_dir, metrics = launch(CEConfig, CompoundTask, configs, overrides, output, resume)
     if PartialState().is_main_process and "val_f1" in metrics:
+        from cer.run_log import RunLog, best_epoch_row
+
+        best = best_epoch_row(RunLog(run_dir, enabled=False).history(), task.metric, task.greater_is_better)
         print(f"validation macro F1 ({task.cset.name}, {len(task.cset)} classes, "
-              f"{metrics['val_count']} faces): {metrics['val_f1']:.4f}", flush=True)
+              f"{metrics['val_count']} faces): {metrics['val_f1']:.4f} at the last epoch"
+              + (f", {best['val_f1']:.4f} at epoch {best['epoch'] + 1} (kept in best/)" if best else ""), flush=True)
         print(f"run folder: {run_dir}", flush=True)
     return metrics
 

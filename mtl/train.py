@@ -29,8 +29,16 @@ def run(configs: Sequence[str] = (), overrides: Sequence[str] = (), output: str 
 
     task, run_dir, metrics = launch(MTLConfig, MTLTask, configs, overrides, output, resume, default_name)
     if process_state().is_main_process and metrics:
-        parts = "  ".join(f"{k}={v:.4f}" for k, v in p_mtl_parts(metrics).items())
-        print(f"validation ({','.join(task.tasks)}; {len(task.val_set)} frames): {parts}", flush=True)
+        from cer.run_log import RunLog, best_epoch_row
+
+        def parts(row: dict[str, Any]) -> str:
+            return "  ".join(f"{k}={v:.4f}" for k, v in p_mtl_parts(row).items())
+
+        print(f"validation ({','.join(task.tasks)}; {len(task.val_set)} frames), last epoch: {parts(metrics)}",
+              flush=True)
+        best = best_epoch_row(RunLog(run_dir, enabled=False).history(), task.metric, task.greater_is_better)
+        if best is not None:
+            print(f"best epoch by {task.metric} ({best['epoch'] + 1}, kept in best/): {parts(best)}", flush=True)
         print(f"run folder: {run_dir}", flush=True)
     return metrics
 

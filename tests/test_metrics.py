@@ -43,3 +43,12 @@ def test_au_f1_and_thresholds():
 
 def test_p_mtl():
     assert p_mtl(0.4, 0.6, 0.3, 0.5) == pytest.approx(1.3)
+
+
+def test_best_epoch_row_is_the_first_strict_improvement():
+    from cer.run_log import best_epoch_row
+
+    rows = [{"epoch": 0, "m": 0.2}, {"epoch": 1}, {"epoch": 2, "m": 0.5}, {"epoch": 3, "m": 0.5}, {"epoch": 4, "m": 0.1}]
+    assert best_epoch_row(rows, "m")["epoch"] == 2
+    assert best_epoch_row(rows, "m", greater_is_better=False)["epoch"] == 4
+    assert best_epoch_row(rows, "other") is None
