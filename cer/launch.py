@@ -85,9 +85,9 @@ def launch(schema: type[C], build_task: Callable[[C], Any], configs: Sequence[st
     Returns:
         the task, the run folder and the final validation metrics.
     """
-    from cer.config import dump_yaml, load_config, to_dict
     import torch
 
+    from cer.config import dump_yaml, load_config, to_dict
     from cer.trainer import Trainer, cpu_only, cpu_threads
 
     cfg = load_config(schema, configs, overrides)
