@@ -24,9 +24,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from cer.data.source import DataSource
+from cer.models.backbone import VIT_MEAN, VIT_STD
 from cer.train_config import LoopConfig, OptimConfig, OutputConfig
 
-MEAN = STD = (0.5, 0.5, 0.5)
+MEAN, STD = VIT_MEAN, VIT_STD
 
 
 @dataclass
@@ -123,10 +124,6 @@ class MAETask:
     def batches_in_epoch(self, epoch: int, world_size: int) -> int:
         return math.ceil(len(self.train_set) // world_size / self.cfg.optim.batch_size)
 
-    def _workers(self) -> int:
-        n = self.cfg.train.num_workers
-        return n if n is not None else (4 if torch.cuda.is_available() else 0)
-
     def train_loader(self, epoch: int, rank: int, world_size: int, skip: int = 0) -> DataLoader:
         from cer.shuffle_sampler import ShuffleSampler
 
@@ -135,12 +132,13 @@ class MAETask:
         sampler.skip(skip)
         self.train_set.epoch = epoch
         return DataLoader(self.train_set, batch_size=self.cfg.optim.batch_size, sampler=sampler,
-                          num_workers=self._workers(), pin_memory=torch.cuda.is_available())
+                          num_workers=self.cfg.train.loader_workers(), pin_memory=torch.cuda.is_available())
 
     def val_loader(self) -> DataLoader | None:
         if self.val_set is None:
             return None
-        return DataLoader(self.val_set, batch_size=self.cfg.optim.batch_size * 2, num_workers=self._workers())
+        return DataLoader(self.val_set, batch_size=self.cfg.optim.batch_size * 2,
+                          num_workers=self.cfg.train.loader_workers())
 
     def training_step(self, model: nn.Module, batch: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         from cer.compound.evaluate import normalise

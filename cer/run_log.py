@@ -51,14 +51,19 @@ class RunLog:
             self._tb.close()
 
 
+def improves(value: float, best: float | None, greater_is_better: bool = True) -> bool:
+    """Whether ``value`` replaces ``best``: strictly better, so among equal values the first stays."""
+    return best is None or (value > best if greater_is_better else value < best)
+
+
 def best_epoch_row(history: list[dict[str, Any]], metric: str, greater_is_better: bool = True) -> dict[str, Any] | None:
-    """The logged epoch whose weights the trainer kept in ``best/``: the first with the best ``metric``
-    (the trainer replaces ``best/`` only on a strict improvement). None if no epoch logged it."""
+    """The logged epoch whose weights the trainer kept in ``best/`` (it applies :func:`improves` epoch
+    by epoch too). None if no epoch logged ``metric``."""
     best = None
     for row in history:
         value = row.get(metric)
         if value is None:
             continue
-        if best is None or (value > best[metric] if greater_is_better else value < best[metric]):
+        if improves(value, None if best is None else best[metric], greater_is_better):
             best = row
     return best

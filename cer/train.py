@@ -18,14 +18,12 @@ from cer.launch import run_options
 def run(configs: Sequence[str], overrides: Sequence[str] = (), output: str | None = None,
         resume: str | None = None) -> dict[str, Any]:
     """Train CE as configured; returns the final validation metrics."""
-    from accelerate import PartialState
-
     from cer.compound.config import CEConfig
     from cer.compound.task import CompoundTask
-    from cer.launch import launch
+    from cer.launch import launch, process_state
 
     task, run_dir, metrics = launch(CEConfig, CompoundTask, configs, overrides, output, resume)
-    if PartialState().is_main_process and "val_f1" in metrics:
+    if process_state().is_main_process and "val_f1" in metrics:
         from cer.run_log import RunLog, best_epoch_row
 
         best = best_epoch_row(RunLog(run_dir, enabled=False).history(), task.metric, task.greater_is_better)

@@ -39,6 +39,14 @@ class LoopConfig:
     progress: bool = True          # progress bar on the main process
     threads: int | None = None     # torch threads per process on CPU; null: the cores shared among this machine's processes
 
+    def loader_workers(self) -> int:
+        """``num_workers``, or its default: 0 on CPU, where the model needs every core; 4 on a GPU."""
+        if self.num_workers is not None:
+            return self.num_workers
+        import torch
+
+        return 4 if torch.cuda.is_available() else 0
+
 
 @dataclass
 class OutputConfig:

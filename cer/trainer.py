@@ -31,7 +31,7 @@ from cer.checkpoints import (
     read_progress,
     save_checkpoint,
 )
-from cer.run_log import RunLog
+from cer.run_log import RunLog, improves
 from cer.schedule import warmup_cosine
 from cer.task import Task
 from cer.train_config import LoopConfig, OptimConfig
@@ -242,10 +242,7 @@ class Trainer:
         value = metrics.get(self.task.metric)
         if value is None:
             return
-        better = progress.best_metric is None or (
-            value > progress.best_metric if self.task.greater_is_better else value < progress.best_metric
-        )
-        if better:
+        if improves(value, progress.best_metric, self.task.greater_is_better):
             progress.best_metric, progress.best_epoch = float(value), epoch
             if self.is_main:
                 self.task.export(self._model_to_export(), self.run_dir / "best")

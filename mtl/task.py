@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from cer.config import to_dict
 from cer.data.record import FaceRecord
 from cer.data.source import DataSource, read_source
+from cer.models.backbone import VIT_MEAN, VIT_STD
 from cer.shuffle_sampler import ShuffleSampler
 from mtl.affect_tasks import AFFECT_TASKS, parse_tasks, selection_metric
 from mtl.config import MTLConfig
@@ -28,8 +29,7 @@ from mtl.runs import KIND, FrozenExtractor, resolve_fuse
 from mtl.scores import score_frames
 from mtl.sequences import evaluation_windows, make_windows
 
-MEAN = (0.5, 0.5, 0.5)  # normalisation of the timm ViTs (and of the MAE checkpoints of 002)
-STD = (0.5, 0.5, 0.5)
+MEAN, STD = VIT_MEAN, VIT_STD
 
 
 class MTLTask:
@@ -97,11 +97,6 @@ class MTLTask:
             self._samplers[key] = ShuffleSampler(len(self.train_windows), self.cfg.train.seed, world, rank)
         return self._samplers[key]
 
-    def _workers(self) -> int:
-        if self.cfg.train.num_workers is not None:
-            return self.cfg.train.num_workers
-        return 4 if torch.cuda.is_available() else 0
-
     def num_epochs(self) -> int:
         return self.cfg.epochs
 
@@ -114,14 +109,15 @@ class MTLTask:
         # `skip` counts frames (optim.batch_size per batch done); the sampler counts sequences.
         sampler.skip(min(skip // self.cfg.optim.batch_size * self.sequences_per_batch, sampler.epoch_length()))
         return DataLoader(WindowDataset(self.train_set, self.train_windows), batch_size=self.sequences_per_batch,
-                          sampler=sampler, num_workers=self._workers(), pin_memory=torch.cuda.is_available())
+                          sampler=sampler, num_workers=self.cfg.train.loader_workers(),
+                          pin_memory=torch.cuda.is_available())
 
     def val_loader(self) -> DataLoader | None:
         if self.val_set is None:
             return None
         windows = evaluation_windows(self.val_set.videos.bounds, self.seq)
         return DataLoader(WindowDataset(self.val_set, windows), batch_size=max(1, 2 * self.sequences_per_batch),
-                          shuffle=False, num_workers=self._workers())
+                          shuffle=False, num_workers=self.cfg.train.loader_workers())
 
     def epoch_info(self, epoch: int) -> dict[str, Any]:
         return {"sequences": self._sampler(0, 1).epoch_length()}

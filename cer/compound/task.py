@@ -25,14 +25,14 @@ from cer.curriculum import CurriculumSampler, CurriculumSchedule
 from cer.data.image_bank import ImageBank
 from cer.data.record import FaceRecord
 from cer.data.source import DataSource, read_source
+from cer.models.backbone import VIT_MEAN, VIT_STD
 from cer.models.trained import save_trained
 from cer.taxonomy import CE_BASIC, constraint_set
 
 log = logging.getLogger("cer.compound")
 
 _OPS = {"mixup": MIXUP, "cutmix": CUTMIX}
-MEAN = (0.5, 0.5, 0.5)  # normalisation of the timm ViTs (and of the MAE checkpoints of 002)
-STD = (0.5, 0.5, 0.5)
+MEAN, STD = VIT_MEAN, VIT_STD
 
 
 def balanced_mse_loss(probs: torch.Tensor, targets: torch.Tensor, noise_var: float) -> torch.Tensor:
@@ -137,18 +137,13 @@ class CompoundTask:
     def batches_in_epoch(self, epoch: int, world_size: int) -> int:
         return math.ceil(self._sampler(0, world_size).epoch_length(epoch) / self.cfg.optim.batch_size)
 
-    def _workers(self) -> int:
-        if self.cfg.train.num_workers is not None:
-            return self.cfg.train.num_workers
-        return 4 if torch.cuda.is_available() else 0
-
     def train_loader(self, epoch: int, rank: int, world_size: int, skip: int = 0) -> DataLoader:
         sampler = self._sampler(rank, world_size)
         sampler.set_epoch(epoch)
         if skip:
             sampler.load_state_dict({**sampler.state_dict(), "epoch": epoch, "consumed": skip})
         self.dataset.set_epoch(epoch)
-        workers = self._workers()
+        workers = self.cfg.train.loader_workers()
         return DataLoader(self.dataset, batch_size=self.cfg.optim.batch_size, sampler=sampler,
                           collate_fn=collate_recipes, num_workers=workers,
                           pin_memory=torch.cuda.is_available(), persistent_workers=False)
@@ -157,7 +152,7 @@ class CompoundTask:
         if self.val_set is None:
             return None
         return DataLoader(self.val_set, batch_size=self.cfg.optim.batch_size * 2, shuffle=False,
-                          num_workers=self._workers())
+                          num_workers=self.cfg.train.loader_workers())
 
     def epoch_info(self, epoch: int) -> dict[str, Any]:
         counts = self._sampler(0, 1).stage_summary(epoch)

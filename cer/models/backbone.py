@@ -14,6 +14,10 @@ from timm.models.vision_transformer import VisionTransformer, _create_vision_tra
 
 from cer.models.conv_stem import ConvStemPatchEmbed
 
+# Input normalisation of the timm ViTs and of the MAE checkpoints of 002: pixels in [0, 1] -> [-1, 1].
+VIT_MEAN = (0.5, 0.5, 0.5)
+VIT_STD = (0.5, 0.5, 0.5)
+
 # timm's registry reads this module-level name when @register_model runs: it gives the model its
 # input size and normalisation, and no download URL.
 default_cfgs = generate_default_cfgs({
