@@ -220,6 +220,27 @@ def test_mtcnn_batched_equals_frame_by_frame(mtcnn, photos):
             np.testing.assert_allclose([a.x, a.y, a.w, a.h, a.score], [b.x, b.y, b.w, b.h, b.score], atol=1e-3)
 
 
+def test_mtcnn_max_faces_keeps_the_best_scored(mtcnn, photos):
+    (group,), (best,) = mtcnn.detect([photos["multi_face.jpg"]]), mtcnn.detect([photos["multi_face.jpg"]], max_faces=1)
+    assert len(best) == 1 and best[0].score > 0.9 and max(best[0].iou(b) for b in group) > 0.7
+    with pytest.raises(ValueError, match="max_faces"):
+        mtcnn.detect([photos["multi_face.jpg"]], max_faces=0)
+
+
+def test_mtcnn_follow_refits_a_moved_box_and_drops_one_without_a_face(mtcnn, photos):
+    images = [photos[name] for name in SINGLE_FACES]
+    found = [boxes[0] for boxes in mtcnn.detect(images)]
+    # Where the face was a few frames ago: shifted by a sixth of its size and a little too large.
+    stale = [Box(b.x + b.w / 6, b.y - b.h / 6, b.w * 1.1, b.h * 1.1, b.score) for b in found]
+    followed = mtcnn.follow(images, [[box] for box in stale])
+    for name, box, moved, out in zip(SINGLE_FACES, found, stale, followed):
+        assert len(out) == 1, f"{name}: the face was not followed"
+        assert out[0].iou(box) > max(0.75, moved.iou(box)), f"{name}: {out[0]} not re-fitted to {box}"
+        assert len(out[0].landmarks) == 5
+    landscape = photos["free-mountain-vector-01.jpg"]
+    assert mtcnn.follow([landscape, images[0]], [[Box(100, 100, 150, 150, 1.0)], []]) == [[], []]
+
+
 def video_frames(name: str, step: int) -> list[np.ndarray]:
     path = pyfeat_test_data() / name
     return [f.image for f in iter_frames(Source("video", path, path.stem)) if (f.index - 1) % step == 0]

@@ -267,3 +267,11 @@ def test_find_sources_recurses_and_tells_kinds_apart(tmp_path):
 def test_find_sources_names_a_missing_input(tmp_path):
     with pytest.raises(FileNotFoundError, match="no_such_video.mp4"):
         find_sources([tmp_path, tmp_path / "no_such_video.mp4"])
+
+
+def test_freed_memory_is_given_back_on_glibc():
+    import platform
+
+    from cer.video.heap import release_freed_memory
+
+    assert release_freed_memory() is (platform.libc_ver()[0] == "glibc")

@@ -71,8 +71,9 @@ class FaceDetector(Protocol):
 
     name: str
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[list[Box]]:
-        """Boxes of each ``H x W x 3`` uint8 RGB image, sorted by score, highest first."""
+    def detect(self, images: Sequence[np.ndarray], max_faces: int | None = None) -> list[list[Box]]:
+        """Boxes of each ``H x W x 3`` uint8 RGB image, sorted by score, highest first; at most
+        ``max_faces`` per image (a detector may use the limit to do less work)."""
         ...
 
 
@@ -137,7 +138,7 @@ class HaarDetector:
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
         self.min_face_size, self.max_side = min_face_size, max_side
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[list[Box]]:
+    def detect(self, images: Sequence[np.ndarray], max_faces: int | None = None) -> list[list[Box]]:
         import cv2
 
         check_images(images)
@@ -151,7 +152,7 @@ class HaarDetector:
             )
             boxes = [Box(float(x), float(y), float(w), float(h), float(n)).scaled(1 / factor)
                      for (x, y, w, h), n in zip(rects, neighbours)]
-            results.append(sorted(boxes, key=lambda b: (-b.score, -b.area)))
+            results.append(sorted(boxes, key=lambda b: (-b.score, -b.area))[:max_faces])
         return results
 
 
@@ -160,5 +161,5 @@ class FullFrameDetector:
 
     name = "full"
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[list[Box]]:
+    def detect(self, images: Sequence[np.ndarray], max_faces: int | None = None) -> list[list[Box]]:
         return [[Box(0.0, 0.0, float(image.shape[1]), float(image.shape[0]), 1.0)] for image in images]

@@ -126,17 +126,18 @@ def pyramid_scales(height: int, width: int, min_face_size: float, factor: float)
     return scales
 
 
-def crop_patches(images: np.ndarray, owner: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
-    """``[K, size, size, 3]`` uint8 crops of integer boxes (1-based, inclusive), black past the edges."""
+def crop_patches(images: Sequence[np.ndarray], owner: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+    """``[K, size, size, 3]`` uint8 crops of integer boxes (1-based, inclusive) of
+    ``images[owner[k]]``, black past the edges."""
     import cv2
 
-    _, height, width, _ = images.shape
     patches = np.zeros((len(boxes), size, size, 3), dtype=np.uint8)
     for k, (x1, y1, x2, y2) in enumerate(boxes.astype(np.int64)):
+        height, width = images[owner[k]].shape[:2]
         c0, r0, c1, r1 = x1 - 1, y1 - 1, x2, y2  # 0-based, end exclusive
         if c1 <= c0 or r1 <= r0:
             continue
-        inside = images[owner[k], max(r0, 0):min(r1, height), max(c0, 0):min(c1, width)]
+        inside = images[owner[k]][max(r0, 0):min(r1, height), max(c0, 0):min(c1, width)]
         if inside.size == 0:
             continue
         if c0 < 0 or r0 < 0 or c1 > width or r1 > height:
@@ -179,7 +180,19 @@ class MTCNNDetector:
         self.min_face_size, self.thresholds = min_face_size, thresholds
         self.scale_factor, self.max_side, self.batch_size = scale_factor, max_side, batch_size
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[list[Box]]:
+    def detect(self, images: Sequence[np.ndarray], max_faces: int | None = None) -> list[list[Box]]:
+        """Boxes of each ``H x W x 3`` uint8 RGB image, sorted by score, highest first.
+
+        Args:
+            images: RGB frames or crops.
+            max_faces: at most this many faces per image. Only R-Net's best ``2 * max_faces``
+                candidates of an image go on to O-Net, the costliest stage per candidate: on a
+                crop around one face (what :class:`cer.faces.search.FaceSearch` searches)
+                R-Net leaves about six overlapping candidates, and O-Net made up two thirds of
+                the detection time.
+        """
+        if max_faces is not None and max_faces < 1:
+            raise ValueError(f"max_faces must be at least 1 (or None for no limit), got {max_faces}")
         check_images(images)
         results: list[list[Box]] = [[] for _ in images]
         small = [downscale(image, self.max_side) for image in images]
@@ -191,18 +204,46 @@ class MTCNNDetector:
             for start in range(0, len(members), self.batch_size):
                 chunk = members[start:start + self.batch_size]
                 batch = np.stack([small[k][0] for k in chunk])
-                for k, boxes in zip(chunk, self._detect_batch(batch)):
+                for k, boxes in zip(chunk, self._detect_batch(batch, max_faces)):
                     factor = small[k][1]
                     results[k] = [box.scaled(1 / factor) if factor != 1.0 else box for box in boxes]
         return results
 
-    def _detect_batch(self, images: np.ndarray) -> list[list[Box]]:
+    def follow(self, images: Sequence[np.ndarray], known: Sequence[Sequence[Box]]) -> list[list[Box]]:
+        """The faces of ``known[k]`` checked and re-fitted in ``images[k]`` by O-Net alone.
+
+        O-Net was trained to score and regress boxes that overlap a face only in part, so the
+        square about a face's box in the previous frame comes back fitted to the face where it is
+        now, or is rejected when no face is there any more. This skips P-Net's pyramid and R-Net:
+        for a tracked face, a millisecond instead of a detection. Boxes are in frame pixels, at
+        most one per known box, score-sorted.
+        """
+        check_images(images)
+        results: list[list[Box]] = [[] for _ in images]
+        for start in range(0, len(images), self.batch_size):
+            chunk = range(start, min(start + self.batch_size, len(images)))
+            owner = np.asarray([j for j, k in enumerate(chunk) for _ in known[k]], dtype=np.int64)
+            if owner.size == 0:
+                continue
+            corners = np.asarray([(b.x, b.y, b.x + b.w, b.y + b.h) for k in chunk for b in known[k]])
+            out = self._output([images[k] for k in chunk], owner, np.fix(to_square(corners)))
+            results[start:start + len(chunk)] = self._boxes(len(chunk), *out)
+        return results
+
+    def _detect_batch(self, images: np.ndarray, max_faces: int | None = None) -> list[list[Box]]:
         """Boxes of each image of ``[N, H, W, 3]`` uint8, in that image's pixels."""
         owner, boxes = self._propose(images)
-        owner, boxes = self._refine(images, owner, boxes)
-        owner, boxes, scores, landmarks = self._output(images, owner, boxes)
-        results: list[list[Box]] = [[] for _ in range(len(images))]
+        owner, boxes = self._refine(images, owner, boxes, None if max_faces is None else 2 * max_faces)
+        return self._boxes(len(images), *self._output(images, owner, boxes), max_faces=max_faces)
+
+    @staticmethod
+    def _boxes(n_images: int, owner: np.ndarray, boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray,
+               max_faces: int | None = None) -> list[list[Box]]:
+        """O-Net's output as score-sorted :class:`Box` lists, one per image."""
+        results: list[list[Box]] = [[] for _ in range(n_images)]
         for k in np.argsort(-scores, kind="stable"):
+            if max_faces is not None and len(results[owner[k]]) >= max_faces:
+                continue
             x1, y1, x2, y2 = boxes[k]
             points = tuple((float(px), float(py)) for px, py in landmarks[k])
             results[owner[k]].append(Box(float(x1), float(y1), float(x2 - x1), float(y2 - y1),
@@ -248,22 +289,31 @@ class MTCNNDetector:
         corners = np.fix(to_square(refine(boxes[keep, :4], boxes[keep, 4:], inclusive=False)))
         return owner[keep], corners
 
-    def _score_crops(self, net, size: int, threshold: float, images: np.ndarray, owner: np.ndarray,
+    def _score_crops(self, net, size: int, threshold: float, images: Sequence[np.ndarray], owner: np.ndarray,
                      boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
         """Crops of ``boxes`` through ``net``; the boxes whose face probability passes, and their outputs."""
         out = self._run(net, network_input(crop_patches(images, owner, boxes, size)))
         passed = out[2][:, 1] > threshold
         return owner[passed], boxes[passed], {key: value[passed].astype(np.float64) for key, value in out.items()}
 
-    def _refine(self, images: np.ndarray, owner: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Stage 2: R-Net drops and moves the candidates (square, integer corners)."""
+    def _refine(self, images: np.ndarray, owner: np.ndarray, boxes: np.ndarray,
+                per_image: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Stage 2: R-Net drops and moves the candidates (square, integer corners); at most
+        ``per_image`` of them, the best scored, for each image."""
         if len(boxes) == 0:
             return owner, boxes
         owner, boxes, out = self._score_crops(self._rnet, 24, self.thresholds[1], images, owner, boxes)
-        keep = nms(boxes, out[2][:, 1], 0.7, groups=owner)
+        keep = nms(boxes, out[2][:, 1], 0.7, groups=owner)  # best score first
+        if per_image is not None:
+            rank = np.zeros(len(keep), dtype=np.int64)
+            seen: dict[int, int] = {}
+            for j, k in enumerate(keep):
+                rank[j] = seen.get(owner[k], 0)
+                seen[owner[k]] = rank[j] + 1
+            keep = keep[rank < per_image]
         return owner[keep], np.fix(to_square(refine(boxes[keep], out[4][keep])))
 
-    def _output(self, images: np.ndarray, owner: np.ndarray, boxes: np.ndarray):
+    def _output(self, images: Sequence[np.ndarray], owner: np.ndarray, boxes: np.ndarray):
         """Stage 3: O-Net scores, final boxes and landmarks ``[K, 5, 2]``."""
         if len(boxes) == 0:
             return owner, np.empty((0, 4)), np.empty(0), np.empty((0, 5, 2))

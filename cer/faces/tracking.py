@@ -48,6 +48,11 @@ class LargestFaceTracker:
         self._last, self._missed = chosen, 0
         return chosen
 
+    @property
+    def remembered(self) -> list[Box]:
+        """Where the face was last seen, while it is remembered (also through missed frames)."""
+        return [] if self._last is None else [self._last]
+
     def reset(self) -> None:
         """Forget the face (call between videos)."""
         self._last, self._missed = None, 0
@@ -108,6 +113,11 @@ class MultiFaceTracker:
             faces.append((track.face_id, box))
         self._tracks = [t for t in self._tracks if t.missed <= self.max_missed] + new_tracks
         return sorted(faces, key=lambda face: face[0])
+
+    @property
+    def remembered(self) -> list[Box]:
+        """Where each tracked face was last seen, missed ones included until their track ends."""
+        return [track.box for track in self._tracks]
 
     def reset(self) -> None:
         """Forget every face and start ids from 0 again (call between videos)."""

@@ -66,9 +66,10 @@ def _check_constrain(ctx: click.Context, param: click.Parameter, value: str | No
 @click.option("--annotate", is_flag=True, help="Write <video>_annotated.mp4 (H.264) with boxes and labels drawn.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where the model runs (auto: cuda when available).")
-@click.option("--full-every", type=click.IntRange(min=1), default=10, show_default=True,
-              help="While a face is tracked, frames between whole-frame detections (the frames in "
-                   "between search only around the face); 1 detects on every whole frame.")
+@click.option("--full-every", type=click.IntRange(min=1), default=25, show_default=True,
+              help="Frames between whole-frame detections; the frames in between look for the "
+                   "faces where they were (new faces are found at the next whole frame). 1 detects "
+                   "on every whole frame.")
 def predict(inputs: tuple[str, ...], model: str | None, constrain: str | None, faces: str, detector: str,
             all_faces: bool, smooth: str, batch_size: int, out: str | None, overwrite: bool,
             skip_done: bool, submission: str | None, ground_truth: str | None, plot: bool, annotate: bool,

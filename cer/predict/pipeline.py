@@ -6,10 +6,11 @@ What is kept per frame is a few numbers (box, probabilities), so memory does not
 length of a video beyond that. At the end of a video the probabilities are interpolated over the
 frames without a face, smoothed along time, turned into constrained class scores and written.
 
-Face finding looks where the faces were (``FaceSearch``): once a face is tracked, the detector
-runs on a small square region around its last box instead of the whole frame, and on the whole
-frame every ``full_every`` frames and whenever a tracked face is lost. Same detector, same
-weights, a fraction of the pixels: this is where most of the speed over a per-frame loop comes from.
+Face finding looks where the faces were (:class:`cer.faces.search.FaceSearch`): once a face is
+tracked, the detector checks the face where it was (MTCNN: its last stage alone) or searches a small
+square around it, and the whole frame only every ``full_every`` frames and when a face is lost. Same
+detector, same weights, a fraction of the work: this is where most of the speed over a per-frame
+loop comes from.
 """
 
 from __future__ import annotations
@@ -25,16 +26,19 @@ from torch import nn
 
 from cer.compound.evaluate import normalise
 from cer.constrained import constrained_scores
-from cer.faces.crop import crop_face, square_region
+from cer.faces.crop import crop_face
 from cer.faces.detectors import Box, FaceDetector
+from cer.faces.search import FaceSearch
 from cer.faces.tracking import LargestFaceTracker, MultiFaceTracker
 from cer.predict.outputs import SCORE_DECIMALS, VideoPrediction
 from cer.predict.smoothing import DEFAULT_SMOOTHING, Smoothing, frame_scores, persistent_faces, smooth_track
 from cer.taxonomy import ConstraintSet
 from cer.video.frames import iter_frames
+from cer.video.heap import release_freed_memory
 from cer.video.sources import Source
 
 DEFAULT_CURRICULUM = "four_stage"
+TRIM_EVERY = 500  # frames; a malloc_trim costs a few milliseconds
 TRAIN_HINT = "accelerate launch -m cer.train curricula/four_stage.yaml"
 
 
@@ -83,69 +87,6 @@ class FaceClassifier:
         return torch.sigmoid(logits.float()).cpu().numpy()
 
 
-class FaceSearch:
-    """Boxes per frame from a detector, searching near the faces of the previous frames.
-
-    Args:
-        detector: any :class:`cer.faces.detectors.FaceDetector`.
-        full_every: frames between whole-frame detections while faces are tracked (new faces and
-            larger ones are found at the latest then); 1 searches every whole frame.
-        region_scale: side of the searched square around a known face, in face sizes.
-        region_px: the square is resized to this many pixels before detection.
-    """
-
-    def __init__(self, detector: FaceDetector, full_every: int = 10, region_scale: float = 2.0,
-                 region_px: int = 160):
-        self.detector, self.full_every = detector, max(1, full_every)
-        self.region_scale, self.region_px = region_scale, region_px
-        self.since_full = 0
-
-    def reset(self) -> None:
-        self.since_full = 0
-
-    def find(self, images: Sequence[np.ndarray], known: Sequence[Box]) -> list[list[Box]]:
-        """Boxes (score-sorted) in each of ``images``; ``known``: faces tracked before them."""
-        full, regional = [], []
-        for i in range(len(images)):
-            if not known or self.since_full >= self.full_every:
-                full.append(i)
-                self.since_full = 1
-            else:
-                regional.append(i)
-                self.since_full += 1
-        crops, owners = [], []
-        for i in regional:
-            for box in known:
-                crops.append(crop_face(images[i], box, self.region_px, margin=self.region_scale - 1))
-                owners.append((i, box))
-        found = self.detector.detect([images[i] for i in full] + crops)
-        result: list[list[Box]] = [[] for _ in images]
-        for i, boxes in zip(full, found):
-            result[i] = list(boxes)
-        for (i, around), boxes in zip(owners, found[len(full):]):
-            result[i].extend(self._to_frame(b, around) for b in boxes)
-        for i in regional:
-            result[i] = _dedupe(result[i])
-        lost = [i for i in regional if len(result[i]) < len(known)]
-        for i, boxes in zip(lost, self.detector.detect([images[i] for i in lost]) if lost else []):
-            result[i] = list(boxes)
-        return [sorted(r, key=lambda b: -b.score) for r in result]
-
-    def _to_frame(self, box: Box, around: Box) -> Box:
-        left, top, side = square_region(around, self.region_scale - 1)  # the square crop_face cut
-        k = side / self.region_px
-        return Box(x=left + box.x * k, y=top + box.y * k, w=box.w * k, h=box.h * k, score=box.score)
-
-
-def _dedupe(boxes: list[Box], threshold: float = 0.5) -> list[Box]:
-    """Drop boxes that overlap a higher-scoring one (overlapping search regions see a face twice)."""
-    kept: list[Box] = []
-    for box in sorted(boxes, key=lambda b: -b.score):
-        if all(box.iou(k) < threshold for k in kept):
-            kept.append(box)
-    return kept
-
-
 def _chunks(items: Iterable, size: int) -> Iterator[list]:
     iterator = iter(items)
     while chunk := list(itertools.islice(iterator, size)):
@@ -171,7 +112,7 @@ class VideoPredictor:
 
     def __init__(self, classifier: FaceClassifier, detector: FaceDetector, cset: ConstraintSet,
                  smoothing: Smoothing, all_faces: bool = False, batch_size: int = 64, detect_batch: int = 8,
-                 margin: float = 0.25, full_every: int = 10, min_face_frames: int = 3):
+                 margin: float = 0.25, full_every: int = 25, min_face_frames: int = 3):
         self.classify, self.cset, self.smoothing = classifier, cset, smoothing
         self.min_face_frames = min_face_frames
         # The full-frame "detector" has nothing to search for: regions would only shrink the crop.
@@ -196,7 +137,7 @@ class VideoPredictor:
                     errors[frame.index] = frame.error or "could not be decoded"
                     continue
                 tracked = self._track(tracker, next(found))
-                known = [box for _, box in tracked]
+                known = tracker.remembered  # missed faces too: their regions are searched again
                 for face_id, box in tracked:
                     face_pos.append(pos)
                     face_ids.append(face_id)
@@ -205,6 +146,8 @@ class VideoPredictor:
             if len(pending) >= self.batch_size:
                 probs.append(self.classify(pending))
                 pending = []
+            if len(frames) % TRIM_EVERY < len(chunk):
+                release_freed_memory()  # keeps memory flat on long videos: see cer.video.heap
             on_frames(len(chunk))
         probs.append(self.classify(pending))
         return self._finish(source.name, frames, stamps, errors, face_pos, face_ids, boxes, np.concatenate(probs))
@@ -283,7 +226,7 @@ def predict(inputs: str | Path | Sequence[str | Path], model: str | Path | None 
             out: str | Path | None = None, overwrite: bool = False, skip_done: bool = False,
             submission: str | Path | None = None, ground_truth: str | Path | None = None,
             plot: bool = False, annotate: bool = False, device: str = "auto", progress: bool | None = None,
-            keep_rows: bool = True, full_every: int = 10) -> Predictions:
+            keep_rows: bool = True, full_every: int = 25) -> Predictions:
     """Compound-expression labels for every frame of videos, frame folders and images.
 
     Writes into ``out`` a per-frame CSV per input, ``summary.csv`` and, if asked, the submission,
