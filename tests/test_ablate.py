@@ -53,6 +53,7 @@ def test_ablate_runs_seed_major_skips_finished_runs_and_tabulates_them(two_confi
         table = list(csv.DictReader(f))
     assert [r["config"] for r in table] == ["one_stage", "two_stage"] and [r["runs"] for r in table] == ["1", "1"]
     assert table[1]["epochs"] == "[1, 1]" and table[1]["compound"] == "[0.0, 1.0]"
+    assert f"| 1 | {float(table[0]['mean_f1']):.4f} |" in (out / "ablation.md").read_text()  # no "± 0" from one run
 
     second = CliRunner().invoke(ablate, [*args, "--seeds", "2"])
     assert second.exit_code == 0, second.output
@@ -69,3 +70,4 @@ def test_ablate_runs_seed_major_skips_finished_runs_and_tabulates_them(two_confi
         assert float(row["std_f1"]) == pytest.approx(statistics.stdev(scores))
     markdown = (out / "ablation.md").read_text()
     assert "| two_stage | [1, 1] | [0.0, 1.0] |" in markdown and markdown.count("\n") == 4
+    assert f"| 2 | {float(table['two_stage']['mean_f1']):.4f} ± {float(table['two_stage']['std_f1']):.4f} |" in markdown

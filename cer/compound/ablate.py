@@ -56,8 +56,10 @@ def write_tables(out: Path, configs: list[Path], seeds: int) -> str:
     lines = ["| config | epochs | compound | mode | synthesis | runs | macro F1 (mean ± std) | per seed |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
+        # No spread from fewer than two runs: "± 0" would claim one.
+        f1 = {0: "-", 1: f"{r['mean_f1']:.4f}"}.get(r["runs"], f"{r['mean_f1']:.4f} ± {r['std_f1']:.4f}")
         lines.append(f"| {r['config']} | {r['epochs']} | {r['compound']} | {r['mode']} | {r['ops']} | {r['runs']} | "
-                     f"{r['mean_f1']:.4f} ± {r['std_f1']:.4f} | {r['per_seed']} |")
+                     f"{f1} | {r['per_seed']} |")
     md = "\n".join(lines) + "\n"
     (out / "ablation.md").write_text(md)
     return md
