@@ -12,7 +12,7 @@ was, in up to three steps, each only for the faces the one before missed:
 Independently of all this, the whole frame is searched every ``full_every`` frames (new faces,
 and larger ones, are found then at the latest), and when no face is known any more only then:
 searching every whole frame while nothing is found costs what a per-frame loop costs and finds
-nothing more in the frames between (on the synthetic videos a third of all frames were such
+nothing more in the frames between (on a synthetic video, about a quarter of all frames were such
 searches before this rule).
 """
 
