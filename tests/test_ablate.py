@@ -12,22 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from tiny_ce import tiny_ce_config
 
 from cer.compound.ablate import ablate
 
 
 def tiny_curriculum(folder: Path, raf: Path, name: str, compound: list[float]) -> Path:
-    cfg = {
-        "data": {
-            "single": [{"reader": "raf-db-basic", "path": str(raf), "options": {"split": "train"}}],
-            "compound": [{"reader": "raf-db-compound", "path": str(raf), "options": {"split": "train"}}],
-            "val": {"reader": "raf-db-compound", "path": str(raf), "options": {"split": "test"}},
-        },
-        "curriculum": {"epochs": [1] * len(compound), "compound": compound},
-        "model": {"img_size": 32, "drop_path": 0.0},
-        "optim": {"batch_size": 16, "warmup_epochs": 0.5},
-        "train": {"progress": False},
-    }
+    cfg = tiny_ce_config(raf, [1] * len(compound), compound)
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from tiny_ce import tiny_ce_config
 
 from cer.metrics import f1_macro
 from cer.predict import predict
@@ -27,18 +28,7 @@ def model_run(tiny_synth, tmp_path_factory) -> Path:
     accuracy), in the run-folder layout ``runs/four_stage/<timestamp>/``."""
     from cer.train import run
 
-    raf = tiny_synth / "raf-db"
-    cfg = {
-        "data": {
-            "single": [{"reader": "raf-db-basic", "path": str(raf), "options": {"split": "train"}}],
-            "compound": [{"reader": "raf-db-compound", "path": str(raf), "options": {"split": "train"}}],
-            "val": {"reader": "raf-db-compound", "path": str(raf), "options": {"split": "test"}},
-        },
-        "curriculum": {"epochs": [1], "compound": [0.5]},
-        "model": {"img_size": 32, "drop_path": 0.0},
-        "optim": {"batch_size": 16, "warmup_epochs": 0.5},
-        "train": {"progress": False},
-    }
+    cfg = tiny_ce_config(tiny_synth / "raf-db", epochs=[1], compound=[0.5])
     root = tmp_path_factory.mktemp("project")
     (root / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     out = root / "runs" / "four_stage" / RUN_NAME

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tiny_ce import tiny_ce_config
 
 from cer.compound.config import CEConfig
 from cer.config import ConfigError, load_config
@@ -21,17 +22,7 @@ EPOCHS, COMPOUND = [1, 1, 1], [0.0, 0.5, 1.0]
 
 
 def write_config(folder: Path, raf: Path) -> Path:
-    cfg = {
-        "data": {
-            "single": [{"reader": "raf-db-basic", "path": str(raf), "options": {"split": "train"}}],
-            "compound": [{"reader": "raf-db-compound", "path": str(raf), "options": {"split": "train"}}],
-            "val": {"reader": "raf-db-compound", "path": str(raf), "options": {"split": "test"}},
-        },
-        "curriculum": {"epochs": EPOCHS, "compound": COMPOUND},
-        "model": {"img_size": 32, "drop_path": 0.0},
-        "optim": {"batch_size": 16, "warmup_epochs": 0.5},
-        "train": {"progress": False},
-    }
+    cfg = tiny_ce_config(raf, EPOCHS, COMPOUND)
     path = folder / "tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

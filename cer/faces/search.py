@@ -92,15 +92,15 @@ class FaceSearch:
             # Every frame of the batch from the boxes known before it. Following each frame from the
             # box found in the frame before (measured on the synthetic videos) kept fewer faces:
             # refitting O-Net's own fits drifts away from the face.
-            followed = self._follow([images[i] for i in frames], [list(known)] * len(frames))
-            found = dict(zip(frames, followed))
-            todo = []
-            for i, box in ((i, box) for i in frames for box in known):
+            found = dict(zip(frames, self._follow([images[i] for i in frames], [list(known)] * len(frames))))
+            missed = []
+            for i, box in todo:
                 match = max(found[i], key=box.iou, default=None)
                 if match is not None and box.iou(match) > 0.3:
                     result[i].append(match)
                 else:
-                    todo.append((i, box))
+                    missed.append((i, box))
+            todo = missed
         crops = [crop_face(images[i], box, self.region_px, margin=self.region_scale - 1) for i, box in todo]
         for (i, around), boxes in zip(todo, self.detector.detect(crops, max_faces=1) if crops else []):
             result[i].extend(self._to_frame(b, around) for b in boxes)
