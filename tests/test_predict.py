@@ -295,3 +295,25 @@ def test_command_reports_f1_against_a_ground_truth(crops_folder, model_run, tiny
     others = sum(not n.startswith("01/") for n in frame_list(tiny_synth))  # videos 02 and 03
     assert "ground-truth frames without a prediction" in result.output and f", {others} ground" in result.output
     assert "frame-level macro F1 " in result.output and "videos done 1, failed 0" in result.output
+
+
+def test_crops_take_the_margin_the_model_was_trained_with(tiny_synth, model_run, tmp_path):
+    from cer.compound.config import SYNTHETIC_FACE_MARGIN, DataConfig
+    from cer.data.source import DataSource
+    from cer.faces.crop import DEFAULT_MARGIN
+
+    assert DataConfig().resolved_face_margin() == SYNTHETIC_FACE_MARGIN  # every source built-in
+    assert DataConfig(val=DataSource("c-expr-db", "/data/c-expr-db")).resolved_face_margin() == DEFAULT_MARGIN
+    assert DataConfig(face_margin=0.4).resolved_face_margin() == 0.4
+    meta = yaml.safe_load((model_run / "best" / "model.json").read_text())
+    assert meta["face_margin"] == DEFAULT_MARGIN  # the tiny model read its faces from paths
+
+    video = tiny_synth / "c-expr-db" / "videos" / "01.mp4"
+
+    def probabilities(**kwargs) -> np.ndarray:
+        rows = predict(video, model_run, out=tmp_path / str(kwargs), smooth="none", progress=False, **kwargs)
+        return np.array([[r[f"p_{c}"] for c in CE_BASIC.classes] for r in rows if r["success"]])
+
+    default = probabilities()
+    assert len(default) > 0 and np.array_equal(default, probabilities(margin=DEFAULT_MARGIN))
+    assert not np.allclose(default, probabilities(margin=0.0))  # a tighter crop is another input

@@ -197,7 +197,8 @@ class CompoundTask:
         save_trained(model, folder, {
             "model": m.name, "img_size": m.img_size, "num_classes": len(CE_BASIC),
             "label_space": CE_BASIC.name, "classes": list(CE_BASIC.classes), "mean": list(MEAN),
-            "std": list(STD), "constrain": self.cset.name, "config": to_dict(self.cfg),
+            "std": list(STD), "constrain": self.cset.name, "face_margin": self.cfg.data.resolved_face_margin(),
+            "config": to_dict(self.cfg),
         })
 
     def report(self, run_dir: Path, history: list[dict[str, Any]], last_eval: dict[str, Any]) -> None:

@@ -8,15 +8,19 @@ import numpy as np
 
 from cer.faces.detectors import Box
 
+# Context around a detector's box when nothing says how the training faces were framed: about what
+# loosely cropped sets (AffectNet's face boxes plus a little) show around the face.
+DEFAULT_MARGIN = 0.25
 
-def square_region(box: Box, margin: float = 0.25) -> tuple[int, int, int]:
+
+def square_region(box: Box, margin: float = DEFAULT_MARGIN) -> tuple[int, int, int]:
     """``(left, top, side)`` in whole pixels of the square about the box centre, ``side`` at least 1."""
     side = max(1, round(max(box.w, box.h) * (1.0 + margin)))
     cx, cy = box.center
     return round(cx - side / 2), round(cy - side / 2), side
 
 
-def crop_face(image: np.ndarray, box: Box, size: int, margin: float = 0.25,
+def crop_face(image: np.ndarray, box: Box, size: int, margin: float = DEFAULT_MARGIN,
               border: Literal["constant", "edge"] = "constant") -> np.ndarray:
     """The face in ``box`` as a ``size x size`` RGB uint8 image.
 

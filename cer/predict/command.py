@@ -70,10 +70,14 @@ def _check_constrain(ctx: click.Context, param: click.Parameter, value: str | No
               help="Frames between whole-frame detections; the frames in between look for the "
                    "faces where they were (new faces are found at the next whole frame). 1 detects "
                    "on every whole frame.")
+@click.option("--margin", type=click.FloatRange(min=-0.5), default=None,
+              help="Context added around a detected face box, as a share of its longer side, so that "
+                   "crops are framed like the training faces [default: the model's face_margin, "
+                   "else 0.25].")
 def predict(inputs: tuple[str, ...], model: str | None, constrain: str | None, faces: str, detector: str,
             all_faces: bool, smooth: str, batch_size: int, out: str | None, overwrite: bool,
             skip_done: bool, submission: str | None, ground_truth: str | None, plot: bool, annotate: bool,
-            device: str, full_every: int) -> None:
+            device: str, full_every: int, margin: float | None) -> None:
     """Label every frame of INPUTS (videos, folders of frames, images; folders are searched) with a
     compound expression.
 
@@ -93,7 +97,7 @@ def predict(inputs: tuple[str, ...], model: str | None, constrain: str | None, f
             list(inputs), model, constrain=constrain, faces=faces, detector=detector, all_faces=all_faces,
             smooth=smooth, batch_size=batch_size, out=out, overwrite=overwrite, skip_done=skip_done,
             submission=submission, ground_truth=ground_truth, plot=plot, annotate=annotate, device=device,
-            progress=None, keep_rows=False, full_every=full_every,
+            progress=None, keep_rows=False, full_every=full_every, margin=margin,
         )
     except (FileExistsError, FileNotFoundError, ValueError, RuntimeError) as err:
         raise click.ClickException(str(err)) from None

@@ -26,7 +26,7 @@ from torch import nn
 
 from cer.compound.evaluate import normalise
 from cer.constrained import constrained_scores
-from cer.faces.crop import crop_face
+from cer.faces.crop import DEFAULT_MARGIN, crop_face
 from cer.faces.detectors import Box, FaceDetector
 from cer.faces.search import FaceSearch
 from cer.faces.tracking import LargestFaceTracker, MultiFaceTracker
@@ -112,7 +112,7 @@ class VideoPredictor:
 
     def __init__(self, classifier: FaceClassifier, detector: FaceDetector, cset: ConstraintSet,
                  smoothing: Smoothing, all_faces: bool = False, batch_size: int = 64, detect_batch: int = 8,
-                 margin: float = 0.25, full_every: int = 25, min_face_frames: int = 3):
+                 margin: float = DEFAULT_MARGIN, full_every: int = 25, min_face_frames: int = 3):
         self.classify, self.cset, self.smoothing = classifier, cset, smoothing
         self.min_face_frames = min_face_frames
         # The full-frame "detector" has nothing to search for: regions would only shrink the crop.
@@ -226,7 +226,7 @@ def predict(inputs: str | Path | Sequence[str | Path], model: str | Path | None 
             out: str | Path | None = None, overwrite: bool = False, skip_done: bool = False,
             submission: str | Path | None = None, ground_truth: str | Path | None = None,
             plot: bool = False, annotate: bool = False, device: str = "auto", progress: bool | None = None,
-            keep_rows: bool = True, full_every: int = 25) -> Predictions:
+            keep_rows: bool = True, full_every: int = 25, margin: float | None = None) -> Predictions:
     """Compound-expression labels for every frame of videos, frame folders and images.
 
     Writes into ``out`` a per-frame CSV per input, ``summary.csv`` and, if asked, the submission,
@@ -254,6 +254,8 @@ def predict(inputs: str | Path | Sequence[str | Path], model: str | Path | None 
         progress: progress bars; None shows them on a terminal only.
         keep_rows: return the per-frame rows (False keeps memory flat for long batches).
         full_every: see :class:`FaceSearch`.
+        margin: context around a detected box, as a share of its longer side; default: the
+            model's ``face_margin`` (the framing of its training faces), else 0.25.
 
     Returns:
         The per-frame rows (if ``keep_rows``) with the summaries and the score attached.
@@ -300,7 +302,8 @@ def predict(inputs: str | Path | Sequence[str | Path], model: str | Path | None 
     predictor = VideoPredictor(
         FaceClassifier(net, meta, resolve_device(device)),
         create_detector("full" if faces == "full" else detector), cset, smoothing,
-        all_faces=all_faces, batch_size=batch_size, margin=0.0 if faces == "full" else 0.25,
+        all_faces=all_faces, batch_size=batch_size,
+        margin=0.0 if faces == "full" else margin if margin is not None else meta.get("face_margin", DEFAULT_MARGIN),
         full_every=full_every,
     )
     out.mkdir(parents=True, exist_ok=True)
