@@ -113,13 +113,14 @@ def run_naive(video: Path, model: Path, detector: str, max_frames: int | None) -
 
     from cer.compound.evaluate import normalise
     from cer.constrained import constrained_argmax
-    from cer.faces.crop import crop_face
+    from cer.faces.crop import DEFAULT_MARGIN, crop_face
     from cer.faces.detectors import create_detector
     from cer.models.trained import load_trained
     from cer.taxonomy import constraint_set
 
     net, meta = load_trained(model)
     cset = constraint_set(meta["constrain"])
+    margin = meta.get("face_margin", DEFAULT_MARGIN)  # the crop `cer predict` cuts for this model
     faces = create_detector(detector)
     capture = cv2.VideoCapture(str(video))
     frames = with_face = 0
@@ -133,7 +134,7 @@ def run_naive(video: Path, model: Path, detector: str, max_frames: int | None) -
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             boxes = faces.detect([rgb])[0]
             for box in boxes:
-                crop = torch.from_numpy(crop_face(rgb, box, meta["img_size"])).permute(2, 0, 1)[None]
+                crop = torch.from_numpy(crop_face(rgb, box, meta["img_size"], margin)).permute(2, 0, 1)[None]
                 probs = torch.sigmoid(net(normalise(crop, meta["mean"], meta["std"])))
                 labels.append(int(constrained_argmax(probs, cset)[0]))
             frames += 1
