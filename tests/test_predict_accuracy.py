@@ -35,8 +35,9 @@ EPOCHS = 30
 MIN_SHIFT = 5
 
 
-def ground_truth(folder: Path) -> dict[str, int]:
-    lines = (folder / "ground_truth.csv").read_text().splitlines()[1:]
+def read_labels(path: Path) -> dict[str, int]:
+    """``VV/NNNNN.jpg`` -> class index of a file in the submission format (ground truth too)."""
+    lines = path.read_text().splitlines()[1:]
     return {name: int(label) for name, label in (line.split(",") for line in lines)}
 
 
@@ -93,11 +94,6 @@ def shifted_f1(truth: dict[str, int], predicted: dict[str, int], shift: int) -> 
     return f1_macro(np.array([truth[n] for n in names]), np.array([moved[n] for n in names]), len(C_EXPR))
 
 
-def read_submission(path: Path) -> dict[str, int]:
-    lines = path.read_text().splitlines()[1:]
-    return {name: int(label) for name, label in (line.split(",") for line in lines)}
-
-
 def test_video_f1_keeps_what_the_model_knows_of_the_faces(tiny_synth, detected_crops, knowing_model, tmp_path):
     truth_file = detected_crops / "ground_truth.csv"
     on_crops = predict([detected_crops / "cropped_aligned"], knowing_model, faces="full", smooth="none",
@@ -106,8 +102,7 @@ def test_video_f1_keeps_what_the_model_knows_of_the_faces(tiny_synth, detected_c
     on_videos = predict([tiny_synth / "c-expr-db" / "videos"], knowing_model, out=tmp_path / "videos",
                         submission=tmp_path / "videos.csv", ground_truth=truth_file, progress=False)
     crop_f1, video_f1 = on_crops.score["f1"], on_videos.score["f1"]
-    truth = ground_truth(detected_crops)
-    predicted = read_submission(tmp_path / "videos.csv")
+    truth, predicted = read_labels(truth_file), read_labels(tmp_path / "videos.csv")
     frames = min(sum(n.startswith(v + "/") for n in truth) for v in ("01", "02", "03"))
     misaligned = max(shifted_f1(truth, predicted, k) for k in range(MIN_SHIFT, frames - MIN_SHIFT + 1))
     print(f"frame-level macro F1: crops {crop_f1:.4f}, videos {video_f1:.4f}, best misaligned {misaligned:.4f}")

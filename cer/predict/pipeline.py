@@ -299,12 +299,14 @@ def predict(inputs: str | Path | Sequence[str | Path], model: str | Path | None 
 
     net, meta = load_trained(model if model is not None else default_model_dir())
     cset = constraint_set(constrain or meta["constrain"])
+    if faces == "full":
+        margin = 0.0  # the frame is the crop
+    elif margin is None:
+        margin = meta.get("face_margin", DEFAULT_MARGIN)  # models from before face_margin: the old fixed value
     predictor = VideoPredictor(
         FaceClassifier(net, meta, resolve_device(device)),
         create_detector("full" if faces == "full" else detector), cset, smoothing,
-        all_faces=all_faces, batch_size=batch_size,
-        margin=0.0 if faces == "full" else margin if margin is not None else meta.get("face_margin", DEFAULT_MARGIN),
-        full_every=full_every,
+        all_faces=all_faces, batch_size=batch_size, margin=margin, full_every=full_every,
     )
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
