@@ -70,7 +70,8 @@ def _agree(value: Any) -> Any:
 
 
 def launch(schema: type[C], build_task: Callable[[C], Any], configs: Sequence[str], overrides: Sequence[str] = (),
-           output: str | None = None, resume: str | None = None, default_name: str = "default") -> tuple[Any, Path, dict[str, Any]]:
+           output: str | None = None, resume: str | None = None,
+           default_name: str = "default") -> tuple[Any, Path, dict[str, Any]]:
     """Load the config, make (or find) the run folder, build the task and train it.
 
     Args:

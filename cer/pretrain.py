@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-
-from cer.launch import run_options
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from cer.data.source import DataSource
+from cer.launch import run_options
 from cer.models.backbone import VIT_MEAN, VIT_STD
 from cer.train_config import LoopConfig, OptimConfig, OutputConfig
 
@@ -107,8 +106,8 @@ class MAETask:
         self.train_set = _Faces(ImageBank(train, size, d.cache_images, "faces"), pipeline, cfg.train.seed)
         self.val_set = _Faces(ImageBank(read(d.val), size, d.cache_images, "validation faces"), None, 0) \
             if d.val is not None else None
-        print(f"data: {len(self.train_set)} training faces, {len(self.val_set) if self.val_set else 0} validation faces",
-              flush=True)
+        n_val = len(self.val_set) if self.val_set else 0
+        print(f"data: {len(self.train_set)} training faces, {n_val} validation faces", flush=True)
 
     def build_model(self) -> nn.Module:
         from cer.models.mae import MaskedAutoencoderViT
@@ -140,7 +139,8 @@ class MAETask:
         return DataLoader(self.val_set, batch_size=self.cfg.optim.batch_size * 2,
                           num_workers=self.cfg.train.loader_workers())
 
-    def training_step(self, model: nn.Module, batch: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def training_step(self, model: nn.Module, batch: torch.Tensor,
+                      generator: torch.Generator) -> dict[str, torch.Tensor]:
         from cer.compound.evaluate import normalise
 
         out = model(normalise(batch, MEAN, STD), generator=generator)

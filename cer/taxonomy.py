@@ -218,7 +218,7 @@ def constraint_set(name_or_file: str | Path) -> ConstraintSet:
     if key in CONSTRAINT_SETS:
         return CONSTRAINT_SETS[key]
     path = Path(key)
-    if not path.suffix.lower() in (".yaml", ".yml"):
+    if path.suffix.lower() not in (".yaml", ".yml"):
         raise KeyError(
             f"unknown constraint set {key!r}: use one of {', '.join(CONSTRAINT_SETS)} or a YAML file"
         )

@@ -37,7 +37,7 @@ class LoopConfig:
     checkpoint_every: int | None = None  # also checkpoint every N optimiser steps (mid-epoch resume)
     keep_checkpoints: int = 2      # newest N kept
     progress: bool = True          # progress bar on the main process
-    threads: int | None = None     # torch threads per process on CPU; null: the cores shared among this machine's processes
+    threads: int | None = None     # torch threads per process on CPU; null: this machine's cores shared among processes
 
     def loader_workers(self) -> int:
         """``num_workers``, or its default: 0 on CPU, where the model needs every core; 4 on a GPU."""

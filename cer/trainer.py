@@ -197,7 +197,8 @@ class Trainer:
         for i, batch in enumerate(loader, start=done_batches):
             batch = send_to_device(batch, acc.device, non_blocking=True)
             generator = torch.Generator(device=acc.device)
-            generator.manual_seed(self.loop.seed * 1_000_003 + progress.global_step * 101 + i % k + 7919 * acc.process_index)
+            generator.manual_seed(self.loop.seed * 1_000_003 + progress.global_step * 101 + i % k
+                                  + 7919 * acc.process_index)
             last_micro = (i + 1) % k == 0 or i + 1 == total_batches
             # Gradients are all-reduced only on the micro-batch that ends an optimiser step.
             sync = nullcontext() if last_micro else acc.no_sync(self.model)

@@ -14,6 +14,7 @@ from cer.compound.report import plot_confusion
 from cer.taxonomy import AFFWILD2_AUS, AFFWILD2_EXPR
 from mtl.affect_tasks import AFFECT_TASKS
 
+
 def _pyplot():
     import matplotlib
 

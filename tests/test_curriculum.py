@@ -247,7 +247,8 @@ def test_sampler_validation_says_what_is_wrong(kwargs, message):
 
 
 def test_same_seed_and_epoch_give_the_same_sequence_whatever_came_before():
-    make = lambda seed=0: CurriculumSampler(_labels(), 30, PAPER_SCHEDULE, C_EXPR_PAIRS, seed=seed)
+    def make(seed=0):
+        return CurriculumSampler(_labels(), 30, PAPER_SCHEDULE, C_EXPR_PAIRS, seed=seed)
     warmed = make()
     for epoch in range(7):  # iterate and consume earlier epochs first
         recipes = _epoch(warmed, epoch)
@@ -263,9 +264,10 @@ def test_same_seed_and_epoch_give_the_same_sequence_whatever_came_before():
 @pytest.mark.parametrize("mode", ["mix", "pool"])
 def test_two_ranks_split_each_category_and_keep_the_proportion(mode):
     schedule = CurriculumSchedule((1, 1), (0.0, 0.4), mode)
-    make = lambda replicas=1, rank=0: CurriculumSampler(
-        _labels(), 40, schedule, C_EXPR_PAIRS, synthetic=0.5, num_replicas=replicas, rank=rank
-    )
+    def make(replicas=1, rank=0):
+        return CurriculumSampler(
+            _labels(), 40, schedule, C_EXPR_PAIRS, synthetic=0.5, num_replicas=replicas, rank=rank
+        )
     whole = _by_op(_epoch(make(), 1))
     shards = [make(2, r) for r in range(2)]
     ranks = [_by_op(_epoch(shard, 1)) for shard in shards]
@@ -278,9 +280,10 @@ def test_two_ranks_split_each_category_and_keep_the_proportion(mode):
 
 def test_sharding_drops_the_remainder_of_each_category_equally():
     schedule = CurriculumSchedule((1,), (0.3,))
-    make = lambda rank: CurriculumSampler(
-        _labels(), 40, schedule, [], epoch_size=35, num_replicas=4, rank=rank
-    )
+    def make(rank):
+        return CurriculumSampler(
+            _labels(), 40, schedule, [], epoch_size=35, num_replicas=4, rank=rank
+        )
     # 35 = 24.5 -> 24 singles (6 per rank) + 11 reals (2 per rank, 3 dropped).
     lengths = {len(_epoch(make(r), 0)) for r in range(4)}
     assert lengths == {8}
@@ -293,7 +296,8 @@ def test_sharding_drops_the_remainder_of_each_category_equally():
 @pytest.mark.parametrize("mode", ["mix", "pool"])
 def test_mid_epoch_resume_yields_exactly_the_rest_of_the_epoch(mode):
     schedule = CurriculumSchedule((2, 2), (0.0, 0.4), mode)
-    make = lambda: CurriculumSampler(_labels(), 30, schedule, C_EXPR_PAIRS, num_replicas=2, rank=1)
+    def make():
+        return CurriculumSampler(_labels(), 30, schedule, C_EXPR_PAIRS, num_replicas=2, rank=1)
     uninterrupted = _epoch(make(), 2)
 
     run = make()

@@ -48,7 +48,8 @@ def test_p_mtl():
 def test_best_epoch_row_is_the_first_strict_improvement():
     from cer.run_log import best_epoch_row
 
-    rows = [{"epoch": 0, "m": 0.2}, {"epoch": 1}, {"epoch": 2, "m": 0.5}, {"epoch": 3, "m": 0.5}, {"epoch": 4, "m": 0.1}]
+    rows = [{"epoch": 0, "m": 0.2}, {"epoch": 1}, {"epoch": 2, "m": 0.5}, {"epoch": 3, "m": 0.5},
+            {"epoch": 4, "m": 0.1}]
     assert best_epoch_row(rows, "m")["epoch"] == 2
     assert best_epoch_row(rows, "m", greater_is_better=False)["epoch"] == 4
     assert best_epoch_row(rows, "other") is None

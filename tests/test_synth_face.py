@@ -7,7 +7,15 @@ import pytest
 from PIL import Image
 
 from cer.synth.face import (
-    BROW_Y, EYE_Y, FRAMINGS, MOUTH_Y, NOSTRIL_Y, Pose, au_levels, face_box, render_face,
+    BROW_Y,
+    EYE_Y,
+    FRAMINGS,
+    MOUTH_Y,
+    NOSTRIL_Y,
+    Pose,
+    au_levels,
+    face_box,
+    render_face,
 )
 from cer.synth.face_geometry import Raster
 from cer.synth.face_mouth import jaw_drop

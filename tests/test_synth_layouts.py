@@ -20,8 +20,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cer.cli import main as cer_main
 import cer.synth.generate as generate_module
+from cer.cli import main as cer_main
 from cer.synth.expression import (
     AU_PRESENT_THRESHOLD,
     Target,

@@ -141,7 +141,8 @@ def test_torchrun_two_processes_gathers_exactly_the_validation_set(config, tiny_
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "cer.train",
-           str(config), "--output", str(out), "--set", "curriculum.epochs=[1,1]", "--set", "curriculum.compound=[0,0.5]"]
+           str(config), "--output", str(out),
+           "--set", "curriculum.epochs=[1,1]", "--set", "curriculum.compound=[0,0.5]"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     final = json.loads((out / "report" / "final_metrics.json").read_text())

@@ -85,9 +85,10 @@ def evaluate(run: str, reader: str | None, data_path: str | None, options: tuple
 
     model, meta = load_trained(run)
     cfg = meta.get("config", {})
-    val = (cfg.get("data") or {}).get("val") or {"reader": "raf-db-compound", "path": None, "options": {"split": "test"}}
-    source = DataSource(reader or val["reader"], data_path if data_path is not None else (None if reader else val.get("path")),
-                        dict(val.get("options", {})) if not reader else {})
+    val = (cfg.get("data") or {}).get("val") or {
+        "reader": "raf-db-compound", "path": None, "options": {"split": "test"}}
+    path = data_path if data_path is not None else (None if reader else val.get("path"))
+    source = DataSource(reader or val["reader"], path, dict(val.get("options", {})) if not reader else {})
     for item in options:
         key, sep, value = item.partition("=")
         if not sep:

@@ -19,8 +19,8 @@ from augment.mixing import CUTMIX, MIXUP, CompoundSynthesizer
 from augment.pipelines import train_pipeline
 from cer.compound.config import CEConfig
 from cer.compound.data import CurriculumDataset, LabelledImages, collate_recipes, compound_targets
-from cer.config import to_dict
 from cer.compound.evaluate import evaluate_compound, normalise
+from cer.config import to_dict
 from cer.curriculum import CurriculumSampler, CurriculumSchedule
 from cer.data.image_bank import ImageBank
 from cer.data.record import FaceRecord

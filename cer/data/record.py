@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cer.taxonomy import AFFWILD2_AUS, LABEL_SPACES, CONSTRAINT_SETS, CE_BASIC, to_ce_basic
+from cer.taxonomy import AFFWILD2_AUS, CE_BASIC, CONSTRAINT_SETS, LABEL_SPACES, to_ce_basic
 
 
 @dataclass(frozen=True)

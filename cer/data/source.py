@@ -26,7 +26,7 @@ SYNTHETIC_LAYOUT = {
 
 @dataclass
 class DataSource:
-    reader: str                    # a reader of cer.data.registry (raf-db-basic, raf-db-compound, affectnet, manifest, ...)
+    reader: str                    # a reader of cer.data.registry (raf-db-basic, affectnet, manifest, ...)
     path: str | None = None        # null: the built-in synthetic data set (generated once into the cache)
     options: dict[str, Any] = field(default_factory=dict)  # keyword options of the reader (split, on_missing, ...)
 

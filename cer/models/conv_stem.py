@@ -58,7 +58,8 @@ class ConvStemPatchEmbed(PatchEmbed):
     def forward(self, x: Tensor) -> Tensor:
         height, width = x.shape[-2:]
         if self.img_size is not None and self.strict_img_size and (height, width) != tuple(self.img_size):
-            raise ValueError(f"input is {height}x{width}; this model was built for {self.img_size[0]}x{self.img_size[1]}")
+            built = f"{self.img_size[0]}x{self.img_size[1]}"
+            raise ValueError(f"input is {height}x{width}; this model was built for {built}")
         if height % self.patch_size[0] or width % self.patch_size[1]:
             raise ValueError(f"input {height}x{width} is not divisible by the stem's stride {self.patch_size[0]}")
         x = self.proj(self.stem(x))  # [N, D, H / p, W / p]

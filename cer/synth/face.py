@@ -27,13 +27,34 @@ import numpy as np
 from cer.synth.face_accessories import paint_glasses, paint_hat
 from cer.synth.face_features import paint_brows, paint_eyes, paint_nose
 from cer.synth.face_geometry import (
-    BROW_IN, BROW_OUT, BROW_Y, CHIN_Y, EYE_HALF_W, EYE_U, EYE_Y, FRAMINGS, HAIRLINE_Y, HEAD_TOP_Y,
-    MOUTH_HALF_W, MOUTH_Y, NOSE_HALF_W, NOSE_TIP_Y, NOSTRIL_Y, Pose, Projection, Raster,
+    BROW_IN,
+    BROW_OUT,
+    BROW_Y,
+    CHIN_Y,
+    EYE_HALF_W,
+    EYE_U,
+    EYE_Y,
+    FRAMINGS,
+    HAIRLINE_Y,
+    HEAD_TOP_Y,
+    MOUTH_HALF_W,
+    MOUTH_Y,
+    NOSE_HALF_W,
+    NOSE_TIP_Y,
+    NOSTRIL_Y,
+    Pose,
+    Projection,
+    Raster,
 )
 from cer.synth.face_hair import paint_beard, paint_hair
 from cer.synth.face_mouth import jaw_drop, mouth_shape, paint_mouth
 from cer.synth.face_skin import (
-    paint_chin, paint_ears, paint_lines, paint_neck_and_clothes, paint_shading, paint_skin,
+    paint_chin,
+    paint_ears,
+    paint_lines,
+    paint_neck_and_clothes,
+    paint_shading,
+    paint_skin,
 )
 from cer.synth.identity import Identity
 from cer.taxonomy import RENDERED_AUS

@@ -11,7 +11,16 @@ import numpy as np
 
 from cer.synth.face_fields import blob, clip, coverage, line_field, planar, texture
 from cer.synth.face_geometry import (
-    BROW_IN, BROW_OUT, BROW_Y, EYE_HALF_W, EYE_U, EYE_Y, NOSE_HALF_W, NOSE_TIP_Y, NOSTRIL_Y, Raster,
+    BROW_IN,
+    BROW_OUT,
+    BROW_Y,
+    EYE_HALF_W,
+    EYE_U,
+    EYE_Y,
+    NOSE_HALF_W,
+    NOSE_TIP_Y,
+    NOSTRIL_Y,
+    Raster,
 )
 from cer.synth.identity import Identity
 

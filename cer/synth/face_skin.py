@@ -12,7 +12,16 @@ import numpy as np
 
 from cer.synth.face_fields import blob, clip, coverage, line_field, planar, texture
 from cer.synth.face_geometry import (
-    BROW_Y, CHIN_Y, EYE_U, EYE_Y, HALF_PI, MOUTH_Y, NOSE_HALF_W, NOSE_TIP_Y, NOSTRIL_Y, Raster,
+    BROW_Y,
+    CHIN_Y,
+    EYE_U,
+    EYE_Y,
+    HALF_PI,
+    MOUTH_Y,
+    NOSE_HALF_W,
+    NOSE_TIP_Y,
+    NOSTRIL_Y,
+    Raster,
 )
 from cer.synth.face_mouth import Mouth
 from cer.synth.identity import Identity
