@@ -6,7 +6,13 @@ RGB, ``np.asarray``): that is what a data loader reading a real data set pays pe
 render/decode ratio near 1 means rendering on the fly costs no more than reading files.
 
     python benchmarks/synth_speed.py --n 500 --size 112
+    python benchmarks/synth_speed.py --n 200 --sweep 32,64,112,160,224
     python benchmarks/synth_speed.py --n 0 --haar 200    # only the face-detector check
+
+``--sweep 32,112,224`` renders and decodes at several sizes and splits each cost into a part per
+face and a part per pixel (least squares over the sizes): the per-pixel ratio is what would remain
+of the render/decode ratio if every per-call overhead were gone, e.g. by rendering many faces per
+call.
 
 ``--haar N`` also checks that the faces look like faces to a classic detector: N frontal-ish faces
 (|yaw| <= 10, |pitch|, |roll| <= 8 degrees) of 100-140 px on 320x240 scenes of moderate
@@ -81,11 +87,51 @@ def haar_detection_rate(n: int, seed: int, difficulty: float = 0.5) -> float:
     return found / max(n, 1)
 
 
+def render_and_decode(n: int, size: int, seed: int) -> dict[str, float]:
+    """Render ``n`` faces of ``size`` px, save them as JPEG, decode them back: wall and CPU seconds."""
+    render_faces(min(n, 10), size, seed + 1)  # warm caches and imports
+    faces, render_wall, render_cpu = render_faces(n, size, seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, face in enumerate(faces):
+            paths.append(Path(tmp) / f"{i:05d}.jpg")
+            Image.fromarray(face).save(paths[-1], quality=90)
+        decode_faces(paths[: min(len(paths), 20)])  # warm the file cache
+        decode_wall, decode_cpu = decode_faces(paths)
+    return {"render_wall": render_wall, "render_cpu": render_cpu,
+            "decode_wall": decode_wall, "decode_cpu": decode_cpu}
+
+
+def sweep(n: int, sizes: list[int], seed: int) -> dict[str, float]:
+    """Per-face and per-pixel parts of the render and decode costs, fitted over several sizes."""
+    pixels, render_ms, decode_ms = [], [], []
+    print(f"{n} faces at each size, one core")
+    for size in sizes:
+        t = render_and_decode(n, size, seed)
+        pixels.append(size * size)
+        render_ms.append(1000 * t["render_wall"] / n)
+        decode_ms.append(1000 * t["decode_wall"] / n)
+        print(f"{size:4d} px: render {render_ms[-1]:7.2f} ms, decode {decode_ms[-1]:6.3f} ms, "
+              f"ratio {render_ms[-1] / decode_ms[-1]:5.1f}")
+    # cost = per_face + per_pixel * pixels, least squares over the sizes.
+    render_px, render_face = np.polyfit(pixels, render_ms, 1)
+    decode_px, decode_face = np.polyfit(pixels, decode_ms, 1)
+    result = {"render_per_face_ms": float(render_face), "render_per_pixel_us": float(1000 * render_px),
+              "decode_per_face_ms": float(decode_face), "decode_per_pixel_us": float(1000 * decode_px),
+              "per_pixel_ratio": float(render_px / decode_px)}
+    print(f"render = {render_face:.2f} ms a face + {1000 * render_px:.4f} us a pixel")
+    print(f"decode = {decode_face:.3f} ms a face + {1000 * decode_px:.4f} us a pixel")
+    print(f"per-pixel render / decode = {result['per_pixel_ratio']:.1f} (the ratio left with no per-call overhead)")
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=500, help="number of faces to render (default 500)")
     parser.add_argument("--size", type=int, default=112, help="side of each face in pixels (default 112)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--sweep", metavar="SIZES", default=None,
+                        help="comma-separated sides (e.g. 32,112,224): fit per-face and per-pixel costs instead")
     parser.add_argument("--haar", type=int, default=0, metavar="N",
                         help="also measure the Haar face-detection rate on N pasted faces (default 0: skip)")
     args = parser.parse_args(argv)
@@ -97,26 +143,23 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         print(f"Haar frontal-face cascade found {result['haar_detection_rate']:.1%} of {args.haar} faces")
     if args.n <= 0:
         return result
-    render_faces(min(args.n, 10), args.size, args.seed + 1)  # warm caches and imports
-    faces, render_wall, render_cpu = render_faces(args.n, args.size, args.seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for i, face in enumerate(faces):
-            paths.append(Path(tmp) / f"{i:05d}.jpg")
-            Image.fromarray(face).save(paths[-1], quality=90)
-        decode_faces(paths[: min(len(paths), 20)])  # warm the file cache
-        decode_wall, decode_cpu = decode_faces(paths)
+    if args.sweep:
+        sizes = [int(s) for s in args.sweep.split(",")]
+        if len(sizes) < 2 or min(sizes) < 8:
+            parser.error(f"--sweep {args.sweep}: give two or more sides of 8 px or more")
+        return result | sweep(args.n, sizes, args.seed)
+    t = render_and_decode(args.n, args.size, args.seed)
 
     n = args.n
     result |= {
-        "render_per_s": n / render_wall,
-        "decode_per_s": n / decode_wall,
-        "render_ms": 1000 * render_wall / n,
-        "decode_ms": 1000 * decode_wall / n,
-        "render_cpu_ms": 1000 * render_cpu / n,
-        "decode_cpu_ms": 1000 * decode_cpu / n,
-        "ratio": render_wall / decode_wall,
-        "ratio_cpu": render_cpu / max(decode_cpu, 1e-9),
+        "render_per_s": n / t["render_wall"],
+        "decode_per_s": n / t["decode_wall"],
+        "render_ms": 1000 * t["render_wall"] / n,
+        "decode_ms": 1000 * t["decode_wall"] / n,
+        "render_cpu_ms": 1000 * t["render_cpu"] / n,
+        "decode_cpu_ms": 1000 * t["decode_cpu"] / n,
+        "ratio": t["render_wall"] / t["decode_wall"],
+        "ratio_cpu": t["render_cpu"] / max(t["decode_cpu"], 1e-9),
     }
     print(f"{n} faces of {args.size}x{args.size} px, one core")
     print(f"render: {result['render_per_s']:8.1f} faces/s  ({result['render_ms']:.2f} ms wall, "
