@@ -6,6 +6,7 @@ RGB, ``np.asarray``): that is what a data loader reading a real data set pays pe
 render/decode ratio near 1 means rendering on the fly costs no more than reading files.
 
     python benchmarks/synth_speed.py --n 500 --size 112
+    python benchmarks/synth_speed.py --n 500 --floor
     python benchmarks/synth_speed.py --n 200 --sweep 32,64,112,160,224
     python benchmarks/synth_speed.py --n 0 --haar 200    # only the face-detector check
 
@@ -13,6 +14,11 @@ render/decode ratio near 1 means rendering on the fly costs no more than reading
 face and a part per pixel (least squares over the sizes): the per-pixel ratio is what would remain
 of the render/decode ratio if every per-call overhead were gone, e.g. by rendering many faces per
 call.
+
+``--floor`` also times a deliberately minimal face drawn with the renderer's own primitives: its
+pose grid, 12 Gaussian shades and 6 ellipses over the whole square, to RGBA (a real face paints
+about 30 Gaussians, 10 soft lines and 15 coverages, each in its own window), against the same
+decode: a floor for any face drawn this way.
 
 ``--haar N`` also checks that the faces look like faces to a classic detector: N frontal-ish faces
 (|yaw| <= 10, |pitch|, |roll| <= 8 degrees) of 100-140 px on 320x240 scenes of moderate
@@ -37,7 +43,9 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from cer.synth.face import Pose, render_face  # noqa: E402
-from cer.synth.identity import sample_identity  # noqa: E402
+from cer.synth.face_fields import blob, coverage, planar  # noqa: E402
+from cer.synth.face_geometry import Raster  # noqa: E402
+from cer.synth.identity import Identity, sample_identity  # noqa: E402
 from cer.synth.preview import prototype_aus, sheet_classes  # noqa: E402
 from cer.synth.scene import composite, render_background, render_image, sample_scene  # noqa: E402
 
@@ -87,6 +95,25 @@ def haar_detection_rate(n: int, seed: int, difficulty: float = 0.5) -> float:
     return found / max(n, 1)
 
 
+def minimal_face_ms(n: int, size: int, seed: int) -> float:
+    """Milliseconds a face for the pose grid, 12 Gaussians and 6 ellipses over the whole square."""
+    rng = np.random.default_rng(seed)
+    gaussians = rng.uniform((-0.8, -0.8, 0.05, 0.05), (0.8, 0.8, 0.3, 0.3), (12, 4))
+    ellipses = rng.uniform((-0.8, -0.8, 0.05, 0.05), (0.8, 0.8, 0.3, 0.3), (6, 4))
+    colours = [planar(c) for c in rng.uniform(0.0, 1.0, (6, 3))]
+    whole = (slice(0, size), slice(0, size))
+    start = time.perf_counter()
+    for _ in range(n):
+        pose = Pose(float(rng.uniform(-20, 20)), float(rng.uniform(-10, 10)), float(rng.uniform(-10, 10)))
+        r = Raster(Identity(), pose, size, "face", 0.0)
+        r.darken(whole, sum(0.1 * blob(r.u - cu, r.v - cv, su, sv) for cu, cv, su, sv in gaussians))
+        for (cu, cv, su, sv), colour in zip(ellipses, colours):
+            d = (np.sqrt(((r.u - cu) / su) ** 2 + ((r.v - cv) / sv) ** 2) - 1.0) * su
+            r.blend(whole, coverage(d, r.px), colour)
+        r.rgba()
+    return 1000 * (time.perf_counter() - start) / n
+
+
 def render_and_decode(n: int, size: int, seed: int) -> dict[str, float]:
     """Render ``n`` faces of ``size`` px, save them as JPEG, decode them back: wall and CPU seconds."""
     render_faces(min(n, 10), size, seed + 1)  # warm caches and imports
@@ -114,13 +141,13 @@ def sweep(n: int, sizes: list[int], seed: int) -> dict[str, float]:
         print(f"{size:4d} px: render {render_ms[-1]:7.2f} ms, decode {decode_ms[-1]:6.3f} ms, "
               f"ratio {render_ms[-1] / decode_ms[-1]:5.1f}")
     # cost = per_face + per_pixel * pixels, least squares over the sizes.
-    render_px, render_face = np.polyfit(pixels, render_ms, 1)
-    decode_px, decode_face = np.polyfit(pixels, decode_ms, 1)
-    result = {"render_per_face_ms": float(render_face), "render_per_pixel_us": float(1000 * render_px),
-              "decode_per_face_ms": float(decode_face), "decode_per_pixel_us": float(1000 * decode_px),
+    render_px, render_fixed = np.polyfit(pixels, render_ms, 1)
+    decode_px, decode_fixed = np.polyfit(pixels, decode_ms, 1)
+    result = {"render_per_face_ms": float(render_fixed), "render_per_pixel_us": float(1000 * render_px),
+              "decode_per_face_ms": float(decode_fixed), "decode_per_pixel_us": float(1000 * decode_px),
               "per_pixel_ratio": float(render_px / decode_px)}
-    print(f"render = {render_face:.2f} ms a face + {1000 * render_px:.4f} us a pixel")
-    print(f"decode = {decode_face:.3f} ms a face + {1000 * decode_px:.4f} us a pixel")
+    print(f"render = {render_fixed:.2f} ms a face + {1000 * render_px:.4f} us a pixel")
+    print(f"decode = {decode_fixed:.3f} ms a face + {1000 * decode_px:.4f} us a pixel")
     print(f"per-pixel render / decode = {result['per_pixel_ratio']:.1f} (the ratio left with no per-call overhead)")
     return result
 
@@ -132,6 +159,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--sweep", metavar="SIZES", default=None,
                         help="comma-separated sides (e.g. 32,112,224): fit per-face and per-pixel costs instead")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time a minimal face drawn with the renderer's primitives (a floor)")
     parser.add_argument("--haar", type=int, default=0, metavar="N",
                         help="also measure the Haar face-detection rate on N pasted faces (default 0: skip)")
     args = parser.parse_args(argv)
@@ -167,6 +196,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"decode: {result['decode_per_s']:8.1f} images/s ({result['decode_ms']:.2f} ms wall, "
           f"{result['decode_cpu_ms']:.2f} ms CPU per image)")
     print(f"render_time / decode_time = {result['ratio']:.1f} (wall), {result['ratio_cpu']:.1f} (CPU)")
+    if args.floor:
+        result["minimal_face_ms"] = minimal_face_ms(n, args.size, args.seed)
+        print(f"minimal face: {result['minimal_face_ms']:.2f} ms, "
+              f"{result['minimal_face_ms'] / result['decode_ms']:.1f}x the decode")
     return result
 
 
