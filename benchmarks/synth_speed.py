@@ -143,6 +143,9 @@ def sweep(n: int, sizes: list[int], seed: int) -> dict[str, float]:
     # cost = per_face + per_pixel * pixels, least squares over the sizes.
     render_px, render_fixed = np.polyfit(pixels, render_ms, 1)
     decode_px, decode_fixed = np.polyfit(pixels, decode_ms, 1)
+    if decode_px <= 0:
+        raise SystemExit("decode time did not grow with the size (timing noise): sweep over larger sizes "
+                         "or more faces, e.g. --sweep 64,160,320")
     result = {"render_per_face_ms": float(render_fixed), "render_per_pixel_us": float(1000 * render_px),
               "decode_per_face_ms": float(decode_fixed), "decode_per_pixel_us": float(1000 * decode_px),
               "per_pixel_ratio": float(render_px / decode_px)}
