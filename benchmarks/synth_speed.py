@@ -176,8 +176,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.n <= 0:
         return result
     if args.sweep:
-        sizes = [int(s) for s in args.sweep.split(",") if s.strip().isdigit()]
-        if len(sizes) != len(args.sweep.split(",")) or len(sizes) < 2 or min(sizes) < 8:
+        try:
+            sizes = [int(s) for s in args.sweep.split(",")]
+        except ValueError:
+            sizes = []
+        if len(sizes) < 2 or min(sizes) < 8:
             parser.error(f"--sweep {args.sweep}: give two or more sides of 8 px or more, e.g. 32,112,224")
         if args.floor:
             parser.error("--floor times the plain run's size: run it without --sweep")
