@@ -111,10 +111,10 @@ def run_naive(video: Path, model: Path, detector: str, max_frames: int | None) -
     import cv2
     import torch
 
-    from cer.compound.evaluate import normalise
-    from cer.constrained import constrained_argmax
+    from cer.compound.constrained import constrained_argmax
     from cer.faces.crop import DEFAULT_MARGIN, crop_face
     from cer.faces.detectors import create_detector
+    from cer.models.backbone import normalise
     from cer.models.trained import load_trained
     from cer.taxonomy import constraint_set
 

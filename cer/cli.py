@@ -9,8 +9,8 @@ from cer.lazy_group import LazyGroup
 
 COMMANDS = {
     "synth": "cer.synth.command:synth",
-    "train": "cer.train:train",
-    "pretrain": "cer.pretrain:pretrain",
+    "train": "cer.compound.train:train",
+    "pretrain": "cer.pretrain.command:pretrain",
     "evaluate": "cer.compound.evaluate:evaluate",
     "ablate": "cer.compound.ablate:ablate",
     "predict": "cer.predict.command:predict",

@@ -1,6 +1,6 @@
 """An epoch-seeded shuffling sampler that shards itself across processes and resumes mid-epoch.
 
-The plain counterpart of :class:`cer.curriculum.CurriculumSampler`, with the same contract:
+The plain counterpart of :class:`cer.compound.curriculum.CurriculumSampler`, with the same contract:
 
 - the order of an epoch is a function of ``(seed, epoch)`` only, whatever ran before;
 - every rank gets the same count, ``n // num_replicas``: the remainder of the epoch's permutation

@@ -56,11 +56,13 @@ class OutputConfig:
 
 @dataclass
 class ImageDataConfig:
-    """Where images come from when a source has no path, and how they are held in memory."""
+    """What every task's ``data`` section has: where images come from when a source has no path,
+    how many to read, and how they are held in memory."""
 
     synthetic_scale: Literal["tiny", "small", "default"] = "default"  # scale of the built-in synthetic data
     synthetic_seed: int = 0
     cache_images: bool = True      # decode every image once into memory (fast epochs; ~27 KB per image at 96 px)
+    limit: int | None = None       # cap each source at this many records (a seeded random subset, in order)
 
 
 @dataclass

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from cer.compound.evaluate import normalise
 from cer.data.image_bank import ImageBank
 from cer.data.record import FaceRecord
+from cer.models.backbone import normalise
 from mtl.affect_tasks import AFFECT_TASKS
 from mtl.sequences import VideoFrames, Windows
 

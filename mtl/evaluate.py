@@ -58,14 +58,14 @@ def predict_run(path: str | Path, records: Sequence[FaceRecord], tasks: Sequence
 
 def validation_records(meta: dict[str, Any], data: str | None, reader: str, split: str) -> list[FaceRecord]:
     """The frames to evaluate on: ``data`` if given, else the validation source the run was trained with."""
-    from cer.data.source import DataSource, read_source
+    from cer.data.source import DataSource
+    from cer.synth.sources import read_data, synthetic_settings
 
     cfg = meta.get("config", {}).get("data", {})
     val = cfg.get("val") or {"reader": "aff-wild2-mtl", "path": None, "options": {"split": "validation"}}
     source = (DataSource(reader, data, {"split": split}) if data is not None
               else DataSource(val["reader"], val.get("path"), dict(val.get("options", {}))))
-    return read_source(source, synthetic_scale=cfg.get("synthetic_scale", "default"),
-                       synthetic_seed=cfg.get("synthetic_seed", 0))
+    return read_data(source, synthetic_settings(cfg))
 
 
 def combine(per_run: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -73,7 +73,8 @@ def cached_features(extractor, records: Sequence[FaceRecord], batch_size: int = 
 @click.option("--batch-size", default=256, show_default=True, help="Frames per forward pass.")
 def extract(run: str, data_path: str | None, reader: str, splits: tuple[str, ...], batch_size: int) -> None:
     """Cache per-frame features of RUN's frozen backbone (RUN/features: memory-mapped, resumable)."""
-    from cer.data.source import DataSource, read_source
+    from cer.data.source import DataSource
+    from cer.synth.sources import read_data, synthetic_settings
     from mtl.runs import FrozenExtractor
 
     extractor = FrozenExtractor(run)
@@ -81,9 +82,7 @@ def extract(run: str, data_path: str | None, reader: str, splits: tuple[str, ...
     records: list[FaceRecord] = []
     for split in splits:
         path = data_path if data_path is not None else data.get("train", {}).get("path")
-        records += read_source(DataSource(reader, path, {"split": split}),
-                               synthetic_scale=data.get("synthetic_scale", "default"),
-                               synthetic_seed=data.get("synthetic_seed", 0))
+        records += read_data(DataSource(reader, path, {"split": split}), synthetic_settings(data))
     cache = extract_features(extractor, records, batch_size)
     click.echo(f"{len(records)} frames of {', '.join(splits)}: {len(cache)} features of width {cache.dim} "
                f"cached in {cache.folder}")

@@ -10,26 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from cer.compound.report import plot_confusion
+from cer.plots import plot_confusion, pyplot
 from cer.taxonomy import AFFWILD2_AUS, AFFWILD2_EXPR
 from mtl.affect_tasks import AFFECT_TASKS
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, never a window
-    import matplotlib.pyplot as plt
-
-    return plt
-
 
 _CURVES = {"au": ("val_f1_au", "val_f1_au_tuned"), "expr": ("val_f1_expr",), "v": ("val_ccc_v",), "a": ("val_ccc_a",)}
 
 
 def plot_metrics_per_epoch(history: list[dict[str, Any]], tasks: Sequence[str], path: Path) -> None:
     """Each task's validation metric and P_MTL per epoch, with the training loss on a second axis."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [r["epoch"] + 1 for r in history]
     fig, ax = plt.subplots(figsize=(8, 4))
     for t in tasks:
@@ -55,7 +45,7 @@ def plot_metrics_per_epoch(history: list[dict[str, Any]], tasks: Sequence[str], 
 
 def plot_au_f1(result: dict[str, Any], path: Path) -> None:
     """F1 of each AU at the fixed threshold and with tuned thresholds, side by side."""
-    plt = _pyplot()
+    plt = pyplot()
     names = [f"AU{n}" for n in AFFWILD2_AUS]
     fixed = [result.get(f"val_f1_au/{n}", 0.0) for n in names]
     tuned = [result.get(f"val_f1_au_tuned/{n}", 0.0) for n in names]

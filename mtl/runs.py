@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cer.compound.evaluate import normalise
+from cer.models.backbone import normalise
 from cer.models.trained import META, WEIGHTS, find_model_folder
 from mtl.affect_tasks import AFFECT_TASKS, parse_tasks
 from mtl.model import MTLArchitecture, MTLModel, build_model

@@ -17,9 +17,10 @@ from torch.utils.data import DataLoader
 
 from cer.config import to_dict
 from cer.data.record import FaceRecord
-from cer.data.source import DataSource, read_source
+from cer.data.source import DataSource
 from cer.models.backbone import VIT_MEAN, VIT_STD
 from cer.shuffle_sampler import ShuffleSampler
+from cer.synth.sources import read_data
 from mtl.affect_tasks import AFFECT_TASKS, parse_tasks, selection_metric
 from mtl.config import MTLConfig
 from mtl.data import SplitFrames, WindowDataset, fused_inputs, model_images
@@ -83,9 +84,7 @@ class MTLTask:
     # --- data -----------------------------------------------------------------------------------
 
     def _read(self, source: DataSource) -> list[FaceRecord]:
-        d = self.cfg.data
-        return read_source(source, seed=self.cfg.train.seed, synthetic_scale=d.synthetic_scale,
-                           synthetic_seed=d.synthetic_seed)
+        return read_data(source, self.cfg.data, self.cfg.train.seed)
 
     @property
     def sequences_per_batch(self) -> int:

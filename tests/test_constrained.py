@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from cer.constrained import constrained_argmax, constrained_scores
+from cer.compound.constrained import constrained_argmax, constrained_scores
 from cer.taxonomy import C_EXPR, constraint_set
 
 

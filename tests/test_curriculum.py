@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
-from cer.curriculum import (
+from cer.compound.curriculum import (
     CUTMIX,
     MIXUP,
     PAPER_SCHEDULE,

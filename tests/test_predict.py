@@ -26,7 +26,7 @@ RUN_NAME = "20250101-000000"
 def model_run(tiny_synth, tmp_path_factory) -> Path:
     """A model trained by the real trainer (one short stage: these tests check the pipeline, not
     accuracy), in the run-folder layout ``runs/four_stage/<timestamp>/``."""
-    from cer.train import run
+    from cer.compound.train import run
 
     cfg = tiny_ce_config(tiny_synth / "raf-db", epochs=[1], compound=[0.5])
     root = tmp_path_factory.mktemp("project")

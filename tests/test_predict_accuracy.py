@@ -72,7 +72,7 @@ def detected_crops(tiny_synth, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def knowing_model(tiny_synth, detected_crops, tmp_path_factory) -> Path:
-    from cer.train import run
+    from cer.compound.train import run
 
     cfg = tiny_ce_config(tiny_synth / "raf-db", epochs=[EPOCHS], compound=[1.0])
     crops = {"reader": "c-expr-db", "path": str(detected_crops), "options": {}}

@@ -10,7 +10,7 @@ import yaml
 
 @pytest.fixture(scope="module")
 def pretrained(tiny_synth, tmp_path_factory):
-    from cer.pretrain import run
+    from cer.pretrain.command import run
 
     raf = str(tiny_synth / "raf-db")
     cfg = {

@@ -21,8 +21,8 @@ from cer.synth.face_geometry import Raster
 from cer.synth.face_mouth import jaw_drop
 from cer.synth.identity import Identity, sample_identity
 from cer.synth.preview import contact_sheet, sheet_classes
+from cer.synth.prototypes import RENDERED_AUS
 from cer.synth.scene import Scene, composite, render_background, render_image, sample_scene
-from cer.taxonomy import RENDERED_AUS
 
 SIZE = 112
 PLAIN = Identity()  # no beard, glasses or hat: nothing hides a feature

@@ -1,20 +1,17 @@
 import numpy as np
 import pytest
 
+from cer.synth.prototypes import BASIC_PROTOTYPES, COMPOUND_PROTOTYPES, RENDERED_AUS, prototype_for
 from cer.taxonomy import (
     AFFECTNET,
     AFFWILD2_AUS,
     AFFWILD2_EXPR,
-    BASIC_PROTOTYPES,
     C_EXPR,
     CE_BASIC,
-    COMPOUND_PROTOTYPES,
     RAF_BASIC,
     RAF_COMPOUND,
-    RENDERED_AUS,
     compound_components,
     constraint_set,
-    prototype_for,
     to_affwild2_expr,
     to_ce_basic,
 )

@@ -49,7 +49,7 @@ def config(tiny_synth, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference_run(config, tmp_path_factory):
-    from cer.train import run
+    from cer.compound.train import run
 
     out = tmp_path_factory.mktemp("runs") / "reference"
     metrics = run([str(config)], output=str(out))
@@ -96,7 +96,7 @@ def test_best_model_reloads_and_evaluates(reference_run, tiny_synth, tmp_path):
 
 
 def test_same_seed_same_numbers(reference_run, config, tmp_path):
-    from cer.train import run
+    from cer.compound.train import run
 
     run([str(config)], output=str(tmp_path / "again"))
     a, b = rows(reference_run[0]), rows(tmp_path / "again")
@@ -124,7 +124,7 @@ def test_sigkill_then_resume_auto_matches_uninterrupted(reference_run, config, t
 
 def test_mid_epoch_checkpoint_resume_matches(reference_run, config, tmp_path):
     from cer.checkpoints import complete_checkpoints
-    from cer.train import run
+    from cer.compound.train import run
 
     out = tmp_path / "steps"
     run([str(config)], ["train.checkpoint_every=2", "train.keep_checkpoints=100"], output=str(out))

@@ -35,7 +35,6 @@ class DataConfig(ImageDataConfig):
     val: DataSource | None = field(
         default_factory=lambda: DataSource("raf-db-compound", None, {"split": "test"}))
     constrain: str = "c-expr"      # constraint set (name or YAML file) of evaluation and pair synthesis
-    limit: int | None = None       # cap each source at this many samples (seeded random subset)
     # context `cer predict` adds around a detector's face box so that its crops are framed as the
     # training faces are (stored in model.json); null: 0.1 when every source is the built-in
     # synthetic data (measured, see SYNTHETIC_FACE_MARGIN), else 0.25

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from augment.pipelines import reseed
-from cer.curriculum import REAL, SINGLE, Recipe
+from cer.compound.curriculum import REAL, SINGLE, Recipe
 from cer.data.image_bank import ImageBank, stable_seed
 from cer.data.record import FaceRecord
 from cer.taxonomy import ConstraintSet

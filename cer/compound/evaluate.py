@@ -13,17 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from cer.constrained import constrained_argmax
+from cer.compound.constrained import constrained_argmax
 from cer.metrics import confusion_matrix, f1_macro, f1_per_class
+from cer.models.backbone import normalise
 from cer.taxonomy import ConstraintSet
-
-
-def normalise(images: torch.Tensor, mean: Iterable[float], std: Iterable[float]) -> torch.Tensor:
-    """uint8 [N, 3, H, W] (or float in [0, 1]) -> the model's input."""
-    x = images.float().div(255) if images.dtype == torch.uint8 else images.float()
-    m = torch.as_tensor(list(mean), device=x.device).view(1, 3, 1, 1)
-    s = torch.as_tensor(list(std), device=x.device).view(1, 3, 1, 1)
-    return (x - m) / s
 
 
 def classification_report(targets: np.ndarray, preds: np.ndarray, names: tuple[str, ...]) -> dict[str, Any]:
@@ -77,10 +70,11 @@ def evaluate(run: str, reader: str | None, data_path: str | None, options: tuple
     from torch.utils.data import DataLoader
 
     from cer.compound.data import LabelledImages, compound_targets
-    from cer.compound.report import plot_confusion, plot_per_class_f1
     from cer.data.image_bank import ImageBank
-    from cer.data.source import DataSource, read_source
+    from cer.data.source import DataSource
     from cer.models.trained import find_model_folder, load_trained
+    from cer.plots import plot_confusion, plot_per_class_f1
+    from cer.synth.sources import read_data, synthetic_settings
     from cer.taxonomy import constraint_set
 
     model, meta = load_trained(run)
@@ -95,10 +89,7 @@ def evaluate(run: str, reader: str | None, data_path: str | None, options: tuple
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--option")
         source.options[key] = yaml.safe_load(value)
     cset = constraint_set(constrain or meta.get("constrain", "c-expr"))
-    data_cfg = cfg.get("data", {})
-    records, targets, dropped = compound_targets(
-        read_source(source, synthetic_scale=data_cfg.get("synthetic_scale", "default"),
-                    synthetic_seed=data_cfg.get("synthetic_seed", 0)), cset)
+    records, targets, dropped = compound_targets(read_data(source, synthetic_settings(cfg.get("data", {}))), cset)
     if not records:
         raise click.ClickException(f"no face of {source.reader} {source.path or '(synthetic)'} is labelled with a "
                                    f"class of {cset.name}")

@@ -18,15 +18,16 @@ from torch.utils.data import DataLoader
 from augment.mixing import CUTMIX, MIXUP, CompoundSynthesizer
 from augment.pipelines import train_pipeline
 from cer.compound.config import CEConfig
+from cer.compound.curriculum import CurriculumSampler, CurriculumSchedule
 from cer.compound.data import CurriculumDataset, LabelledImages, collate_recipes, compound_targets
-from cer.compound.evaluate import evaluate_compound, normalise
+from cer.compound.evaluate import evaluate_compound
 from cer.config import to_dict
-from cer.curriculum import CurriculumSampler, CurriculumSchedule
 from cer.data.image_bank import ImageBank
 from cer.data.record import FaceRecord
-from cer.data.source import DataSource, read_source
-from cer.models.backbone import VIT_MEAN, VIT_STD
+from cer.data.source import DataSource
+from cer.models.backbone import VIT_MEAN, VIT_STD, normalise
 from cer.models.trained import save_trained
+from cer.synth.sources import read_data
 from cer.taxonomy import CE_BASIC, constraint_set
 
 log = logging.getLogger("cer.compound")
@@ -98,9 +99,7 @@ class CompoundTask:
     # --- data -----------------------------------------------------------------------------------
 
     def _read(self, source: DataSource) -> list[FaceRecord]:
-        d = self.cfg.data
-        return read_source(source, limit=d.limit, seed=self.cfg.train.seed,
-                           synthetic_scale=d.synthetic_scale, synthetic_seed=d.synthetic_seed)
+        return read_data(source, self.cfg.data, self.cfg.train.seed)
 
     def _read_pools(self):
         single_records = [r for s in self.cfg.data.single for r in self._read(s)]

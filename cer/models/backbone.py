@@ -8,7 +8,10 @@ MAE backbone) trains at about 1.4 images/s on two CPU cores.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import timm
+import torch
 from timm.models import generate_default_cfgs, register_model
 from timm.models.vision_transformer import VisionTransformer, _create_vision_transformer
 
@@ -17,6 +20,14 @@ from cer.models.conv_stem import ConvStemPatchEmbed
 # Input normalisation of the timm ViTs and of the MAE checkpoints of 002: pixels in [0, 1] -> [-1, 1].
 VIT_MEAN = (0.5, 0.5, 0.5)
 VIT_STD = (0.5, 0.5, 0.5)
+
+
+def normalise(images: torch.Tensor, mean: Iterable[float], std: Iterable[float]) -> torch.Tensor:
+    """uint8 [N, 3, H, W] (or float in [0, 1]) -> the model's input."""
+    x = images.float().div(255) if images.dtype == torch.uint8 else images.float()
+    m = torch.as_tensor(list(mean), device=x.device).view(1, 3, 1, 1)
+    s = torch.as_tensor(list(std), device=x.device).view(1, 3, 1, 1)
+    return (x - m) / s
 
 # timm's registry reads this module-level name when @register_model runs: it gives the model its
 # input size and normalisation, and no download URL.

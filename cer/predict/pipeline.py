@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from cer.compound.evaluate import normalise
-from cer.constrained import constrained_scores
+from cer.compound.constrained import constrained_scores
 from cer.faces.crop import DEFAULT_MARGIN, crop_face
 from cer.faces.detectors import Box, FaceDetector
 from cer.faces.search import FaceSearch
 from cer.faces.tracking import LargestFaceTracker, MultiFaceTracker
+from cer.models.backbone import normalise
 from cer.predict.outputs import SCORE_DECIMALS, VideoPrediction
 from cer.predict.smoothing import DEFAULT_SMOOTHING, Smoothing, frame_scores, persistent_faces, smooth_track
 from cer.taxonomy import ConstraintSet

@@ -29,10 +29,9 @@ def class_colours(n: int) -> np.ndarray:
 def plot_timeline(prediction: VideoPrediction, path: Path) -> None:
     """Class scores of every frame over time, and the chosen label as a coloured band below them;
     frames without a face (interpolated scores) are shown pale in the band."""
-    import matplotlib
+    from cer.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names, scores = prediction.class_names, prediction.frame_scores  # [T, C]
     colours = class_colours(len(names))

@@ -19,18 +19,8 @@ from typing import Literal
 
 import numpy as np
 
-from cer.taxonomy import (
-    AFFWILD2_AUS,
-    AFFWILD2_EXPR,
-    BASIC_PROTOTYPES,
-    CE_BASIC,
-    COMPOUND_PROTOTYPES,
-    CONSTRAINT_SETS,
-    RAF_BASIC,
-    RENDERED_AUS,
-    prototype_for,
-    to_affwild2_expr,
-)
+from cer.synth.prototypes import BASIC_PROTOTYPES, COMPOUND_PROTOTYPES, RENDERED_AUS, prototype_for
+from cer.taxonomy import AFFWILD2_AUS, AFFWILD2_EXPR, CE_BASIC, CONSTRAINT_SETS, RAF_BASIC, to_affwild2_expr
 
 # An AU counts as present at FACS intensity B or more (A..E mapped onto 0..1, B ~ 0.3).
 AU_PRESENT_THRESHOLD = 0.3

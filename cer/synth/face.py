@@ -57,7 +57,7 @@ from cer.synth.face_skin import (
     paint_skin,
 )
 from cer.synth.identity import Identity
-from cer.taxonomy import RENDERED_AUS
+from cer.synth.prototypes import RENDERED_AUS
 
 __all__ = [
     "BROW_IN", "BROW_OUT", "BROW_Y", "CHIN_Y", "EYE_HALF_W", "EYE_U", "EYE_Y", "FACE_BOX_TOP",
@@ -139,7 +139,7 @@ def render_face(
     Args:
         identity: who is shown (face shape, colours, hair, accessories).
         aus: AU number -> intensity in [0, 1] (0 = absent, 1 = FACS level E); AUs not given are
-            absent. Only ``cer.taxonomy.RENDERED_AUS`` are accepted.
+            absent. Only ``cer.synth.prototypes.RENDERED_AUS`` are accepted.
         pose: head pose in degrees.
         size: output side in pixels.
         framing: ``"head"`` (head, hair and shoulders) or ``"face"`` (a tight aligned crop).

@@ -9,8 +9,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cer.synth.face import Pose
 from cer.synth.identity import sample_identity
+from cer.synth.prototypes import BASIC_PROTOTYPES, Prototype, prototype_for
 from cer.synth.scene import render_image, sample_scene
-from cer.taxonomy import BASIC_PROTOTYPES, C_EXPR, CE_BASIC, Prototype, compound_components, prototype_for
+from cer.taxonomy import C_EXPR, CE_BASIC, compound_components
 
 _LABEL_WIDTH = 190
 _GAP = 4

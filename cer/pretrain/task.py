@@ -1,66 +1,23 @@
-"""``cer pretrain CONFIG``: MAE self-supervised pretraining on face images (papers 001/002), on the
-same trainer as every other task. Its ``best/encoder.safetensors`` is what a fine-tuning run loads
-with ``--set model.checkpoint=RUN/best/encoder.safetensors``.
-
-Defaults: every face of the built-in synthetic RAF-DB look-alike (basic and compound training
-splits, labels unused), the compact ViT, 75 % masking, pixel L2 on the masked patches.
-"""
+"""MAE pretraining as a task of the shared trainer: masked-patch reconstruction of face images;
+the validation reconstruction loss selects the best epoch."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from cer.data.source import DataSource
-from cer.launch import run_options
-from cer.models.backbone import VIT_MEAN, VIT_STD
-from cer.train_config import LoopConfig, OptimConfig, OutputConfig
+from cer.models.backbone import VIT_MEAN, VIT_STD, normalise
+from cer.pretrain.config import PretrainConfig
 
 MEAN, STD = VIT_MEAN, VIT_STD
-
-
-@dataclass
-class PretrainDataConfig:
-    train: list[DataSource] = field(default_factory=lambda: [
-        DataSource("raf-db-basic", None, {"split": "train"}), DataSource("raf-db-compound", None, {"split": "train"})])
-    val: DataSource | None = field(default_factory=lambda: DataSource("raf-db-basic", None, {"split": "test"}))
-    limit: int | None = None       # cap each source (seeded random subset)
-    synthetic_scale: str = "default"
-    synthetic_seed: int = 0
-    cache_images: bool = True
-
-
-@dataclass
-class MAEConfig:
-    name: str = "vit_face_tiny"    # the encoder: any timm ViT (paper: vit_base_patch16_224)
-    img_size: int = 96
-    decoder_embed_dim: int = 128   # MAE paper: 512 wide, 8 deep for ViT-B; small for the compact ViT
-    decoder_depth: int = 2
-    decoder_num_heads: int = 4
-    mask_ratio: float = 0.75       # MAE paper and 001: 75 %
-    norm_pix_loss: bool = False    # per-patch normalised pixel targets (MAE paper's better option)
-
-
-@dataclass
-class PretrainConfig:
-    data: PretrainDataConfig = field(default_factory=PretrainDataConfig)
-    model: MAEConfig = field(default_factory=MAEConfig)
-    epochs: int = 20
-    hflip: float = 0.5
-    crop_scale: tuple[float, float] = (0.6, 1.0)
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1.5e-3, weight_decay=0.05, betas=(0.9, 0.95)))
-    train: LoopConfig = field(default_factory=LoopConfig)
-    output: OutputConfig = field(default_factory=OutputConfig)
 
 
 class _Faces(Dataset):
@@ -90,14 +47,13 @@ class MAETask:
     def __init__(self, cfg: PretrainConfig):
         from augment.pipelines import train_pipeline
         from cer.data.image_bank import ImageBank
-        from cer.data.source import read_source
+        from cer.synth.sources import read_data
 
         self.cfg = cfg
         d, size = cfg.data, cfg.model.img_size
 
         def read(src: DataSource):
-            return read_source(src, limit=d.limit, seed=cfg.train.seed, synthetic_scale=d.synthetic_scale,
-                               synthetic_seed=d.synthetic_seed)
+            return read_data(src, d, cfg.train.seed)
 
         train = [r for s in d.train for r in read(s)]
         if not train:
@@ -141,13 +97,11 @@ class MAETask:
 
     def training_step(self, model: nn.Module, batch: torch.Tensor,
                       generator: torch.Generator) -> dict[str, torch.Tensor]:
-        from cer.compound.evaluate import normalise
 
         out = model(normalise(batch, MEAN, STD), generator=generator)
         return {"loss": out["loss"], "mae_loss": out["loss"].detach()}
 
     def evaluate(self, model: nn.Module, loader: Any, accelerator: Any) -> dict[str, Any]:
-        from cer.compound.evaluate import normalise
 
         # The same masks every epoch, so the validation loss moves only with the model.
         generator = torch.Generator(device=accelerator.device).manual_seed(12345)
@@ -175,13 +129,12 @@ class MAETask:
         self._model = model  # the report shows this model's reconstructions
 
     def report(self, run_dir: Path, history: list[dict[str, Any]], last_eval: dict[str, Any]) -> None:
-        from cer.compound.evaluate import normalise
-        from cer.compound.report import _pyplot
         from cer.models.mae import mae_reconstruction_grid
+        from cer.plots import pyplot
 
         folder = run_dir / "report"
         folder.mkdir(parents=True, exist_ok=True)
-        plt = _pyplot()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(6, 3.5))
         epochs = [r["epoch"] + 1 for r in history]
         ax.plot(epochs, [r.get("train_loss") for r in history], "o-", label="train")
@@ -197,31 +150,3 @@ class MAETask:
         if batch is not None and model is not None:
             mae_reconstruction_grid(model.cpu(), normalise(batch, MEAN, STD), folder / "reconstructions.png",
                                     mean=MEAN, std=STD, generator=torch.Generator().manual_seed(0))
-
-
-def run(configs: Sequence[str], overrides: Sequence[str] = (), output: str | None = None,
-        resume: str | None = None) -> dict[str, Any]:
-    """Pretrain as configured; returns the final validation metrics."""
-    from cer.launch import launch
-
-    _, run_dir, metrics = launch(PretrainConfig, MAETask, configs, overrides, output, resume, default_name="pretrain")
-    if "val_loss" in metrics:
-        print(f"validation reconstruction loss: {metrics['val_loss']:.4f}\n"
-              f"encoder for fine-tuning: {run_dir / 'best' / 'encoder.safetensors'}", flush=True)
-    return metrics
-
-
-@click.command("pretrain", context_settings={"help_option_names": ["-h", "--help"]})
-@run_options
-def pretrain(configs: tuple[str, ...], overrides: tuple[str, ...], output: str | None, resume: str | None) -> None:
-    """MAE self-supervised pretraining on face images (75 % masking, pixel L2).
-
-    CONFIGS are optional YAML files over the defaults (built-in synthetic faces, compact ViT). Fine-tune
-    from the result with: cer train ... --set model.checkpoint=RUN/best/encoder.safetensors
-    """
-    from cer.config import ConfigError
-
-    try:
-        run(configs, overrides, output, resume)
-    except ConfigError as err:
-        raise click.UsageError(str(err)) from None
