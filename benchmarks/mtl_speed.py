@@ -48,7 +48,11 @@ class StepTimer:
         started = time.perf_counter()
         batch = next(self.batches, None)
         if batch is None:
-            self.batches = iter(self.task.train_loader(self.epoch, 0, 1))
+            from cer.task import data_loader
+
+            data = self.task.train_data(0, 1)
+            data.sampler.set_epoch(self.epoch)
+            self.batches = iter(data_loader(data))
             self.epoch += 1
             batch = next(self.batches)
         out = self.task.training_step(self.model, batch, torch.Generator().manual_seed(len(self.seconds)))

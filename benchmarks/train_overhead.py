@@ -30,7 +30,7 @@ def trainer_images_per_second(args: argparse.Namespace, run_dir: Path) -> tuple[
     started = time.perf_counter()
     task = CompoundTask(cfg)  # reads the label files and decodes every image once
     setup = time.perf_counter() - started
-    images = sum(task._sampler(0, 1).epoch_length(e) for e in range(task.num_epochs()))
+    images = sum(task.counts.epoch_length(e) for e in range(task.num_epochs()))
     trainer = Trainer(task, cfg.optim, cfg.train, run_dir, to_dict(cfg))
     started = time.perf_counter()
     trainer.fit()

@@ -20,7 +20,7 @@ PROGRESS = "progress.json"
 @dataclass
 class Progress:
     epoch: int = 0                 # the epoch to run next (or the one in progress)
-    samples_done: int = 0          # samples of `epoch` this rank has already consumed (mid-epoch)
+    batches_done: int = 0          # batches of `epoch` already trained (mid-epoch)
     global_step: int = 0           # optimiser steps so far
     best_metric: float | None = None
     best_epoch: int | None = None
@@ -28,7 +28,7 @@ class Progress:
 
 
 def checkpoint_name(progress: Progress) -> str:
-    return f"epoch{progress.epoch:04d}_sample{progress.samples_done:08d}"
+    return f"epoch{progress.epoch:04d}_batch{progress.batches_done:08d}"
 
 
 def save_checkpoint(accelerator: Any, folder: Path, progress: Progress, keep: int) -> Path:
@@ -52,7 +52,7 @@ def save_checkpoint(accelerator: Any, folder: Path, progress: Progress, keep: in
 
 
 def complete_checkpoints(folder: Path) -> list[Path]:
-    """Complete checkpoint folders, oldest first (names sort by epoch, then sample)."""
+    """Complete checkpoint folders, oldest first (names sort by epoch, then batch)."""
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_dir() and (p / PROGRESS).is_file())

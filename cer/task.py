@@ -1,17 +1,44 @@
 """What a task owes the trainer. The trainer owns the loop; a task owns its model, data, losses and
 metrics, so the loop has no ``if task == ...`` branch (DESIGN.md, "One trainer, many tasks").
 
-CE (compound expressions) is one task; MTL's AU / EXPR / VA and their joint sets are others.
+CE (compound expressions), MAE pretraining and MTL's AU / EXPR / VA and their joint sets are tasks.
+A task hands over data, not loaders: the trainer builds one DataLoader per run from
+:class:`TrainData` (workers, pinning, persistence are its business) and drives the sampler's
+epochs and resume (:mod:`cer.epoch_sampler`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from cer.epoch_sampler import EpochAware, EpochSampler, EpochTagged
+
+
+@dataclass
+class TrainData:
+    """One rank's training data: ``sampler`` picks the items of each epoch, ``dataset[item]`` makes
+    a sample (a dataset with ``set_epoch`` is told the epoch of every item), ``collate_fn`` a batch."""
+
+    dataset: Dataset
+    sampler: EpochSampler
+    batch_size: int                # items per batch on this rank
+    collate_fn: Callable | None = None
+
+
+@dataclass
+class EvalData:
+    """The validation set, unsharded (the trainer shards its loader with accelerate)."""
+
+    dataset: Dataset
+    batch_size: int
+    collate_fn: Callable | None = None
 
 
 class Task(Protocol):
@@ -26,15 +53,11 @@ class Task(Protocol):
     def num_epochs(self) -> int:
         """Total epochs of the run (over all curriculum stages)."""
 
-    def train_loader(self, epoch: int, rank: int, world_size: int, skip: int = 0) -> Iterable[Any]:
-        """This rank's batches of ``epoch`` (0-based), on CPU, the first ``skip`` samples left out
-        (mid-epoch resume). Every rank must yield the same number of batches."""
+    def train_data(self, rank: int, world_size: int) -> TrainData:
+        """This rank's training data; its sampler must give every rank the same count."""
 
-    def batches_in_epoch(self, epoch: int, world_size: int) -> int:
-        """How many batches ``train_loader(epoch, ...)`` yields on each rank (for the lr schedule)."""
-
-    def val_loader(self) -> Iterable[Any] | None:
-        """The validation batches, unsharded (the trainer shards them with accelerate)."""
+    def val_data(self) -> EvalData | None:
+        """The validation set, or None."""
 
     def training_step(self, model: nn.Module, batch: Any, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """Forward and loss: ``{"loss": total, "<part>_loss": ...}``; ``generator`` seeds any on-device
@@ -48,7 +71,21 @@ class Task(Protocol):
         """What to log about the epoch besides losses and metrics (e.g. curriculum stage)."""
 
     def export(self, model: nn.Module, folder: Path) -> None:
-        """Write the deployable model (weights + the metadata needed to rebuild it) into ``folder``."""
+        """Write the deployable model (``cer.models.trained.save_trained``) into ``folder``."""
 
     def report(self, run_dir: Path, history: list[dict[str, Any]], last_eval: dict[str, Any]) -> None:
         """Write plots and tables of the finished run into ``run_dir / 'report'``."""
+
+
+def data_loader(data: TrainData | EvalData, workers: int = 0) -> DataLoader:
+    """The one DataLoader of ``data`` for a whole run (workers, if any, persist between epochs).
+
+    For :class:`TrainData` the sampler's epoch travels with every index (``EpochTagged``), so the
+    dataset learns it in whatever worker loads the item (``EpochAware``); call
+    ``data.sampler.set_epoch(epoch)`` before iterating each epoch.
+    """
+    dataset, sampler = data.dataset, None
+    if isinstance(data, TrainData):
+        dataset, sampler = EpochAware(data.dataset), EpochTagged(data.sampler)
+    return DataLoader(dataset, batch_size=data.batch_size, sampler=sampler, shuffle=False, collate_fn=data.collate_fn,
+                      num_workers=workers, persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())

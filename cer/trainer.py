@@ -33,7 +33,7 @@ from cer.checkpoints import (
 )
 from cer.run_log import RunLog, improves
 from cer.schedule import warmup_cosine
-from cer.task import Task
+from cer.task import Task, data_loader
 from cer.train_config import LoopConfig, OptimConfig
 
 log = logging.getLogger("cer.trainer")
@@ -86,7 +86,7 @@ class Trainer:
         self.task, self.optim, self.loop, self.run_dir, self.config = task, optim, loop, Path(run_dir), config
         # Gradient accumulation is done by hand (see `_train_epoch`): accelerate's `accumulate`
         # finds epoch ends through a prepared DataLoader, and ours must stay unprepared because the
-        # curriculum sampler shards across processes itself.
+        # task's sampler shards across processes itself.
         self.accelerator = Accelerator(cpu=cpu_only(), mixed_precision=resolve_precision(loop.precision))
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.is_main = self.accelerator.is_main_process
@@ -109,8 +109,11 @@ class Trainer:
         for group in optimizer.param_groups:
             group.setdefault("lr_scale", 1.0)
         self.model, self.optimizer = acc.prepare(model, optimizer)
-        val = self.task.val_loader()
-        self.val_loader = acc.prepare(val) if val is not None else None
+        self.train_data = self.task.train_data(acc.process_index, acc.num_processes)
+        workers = self.loop.loader_workers()
+        self.train_loader = data_loader(self.train_data, workers)
+        val = self.task.val_data()
+        self.val_loader = acc.prepare(data_loader(val, workers)) if val is not None else None
         self.ema = None
         if self.loop.ema:
             from timm.utils import ModelEmaV3
@@ -119,11 +122,9 @@ class Trainer:
             acc.register_for_checkpointing(self.ema)
         self.forward_model = torch.compile(self.model) if self.loop.compile else self.model
         # The lr schedule is indexed by optimiser step over the whole run (all stages).
-        world = acc.num_processes
-        self.steps_per_epoch = [
-            math.ceil(self.task.batches_in_epoch(e, world) / self.optim.accumulate)
-            for e in range(self.task.num_epochs())
-        ]
+        self.batches_per_epoch = [math.ceil(self.train_data.sampler.epoch_length(e) / self.train_data.batch_size)
+                                  for e in range(self.task.num_epochs())]
+        self.steps_per_epoch = [math.ceil(n / self.optim.accumulate) for n in self.batches_per_epoch]
         warmup = round(self.optim.warmup_epochs * self.steps_per_epoch[0])
         self.lr = warmup_cosine(sum(self.steps_per_epoch), self.optim.lr, self.optim.min_lr, warmup)
 
@@ -135,7 +136,7 @@ class Trainer:
         self.run_log.truncate(before_epoch=progress.epoch)
         if self.is_main:
             print(f"resumed from {checkpoint} (epoch {progress.epoch + 1}, "
-                  f"{progress.samples_done} samples into it)", flush=True)
+                  f"{progress.batches_done} batches into it)", flush=True)
         return progress
 
     # --- the loop -----------------------------------------------------------------------------
@@ -147,7 +148,7 @@ class Trainer:
         last_eval: dict[str, Any] = {}
         for epoch in range(progress.epoch, self.task.num_epochs()):
             started = time.time()
-            mid_epoch = progress.samples_done > 0
+            mid_epoch = progress.batches_done > 0
             if not mid_epoch:  # a mid-epoch resume keeps the RNG states it restored
                 set_seed(self.loop.seed * 1000 + epoch, device_specific=True)
             train_loss = self._train_epoch(epoch, progress)
@@ -163,7 +164,7 @@ class Trainer:
                 shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                  for k, v in row.items() if "/" not in k and k != "epoch")
                 print(f"epoch {epoch + 1}/{self.task.num_epochs()}: {shown}", flush=True)
-            progress.epoch, progress.samples_done = epoch + 1, 0
+            progress.epoch, progress.batches_done = epoch + 1, 0
             save_checkpoint(self.accelerator, self.ckpt_dir, progress, self.loop.keep_checkpoints)
         if not last_eval:  # resumed from the final checkpoint: nothing left to train
             last_eval = self._evaluate()
@@ -176,13 +177,12 @@ class Trainer:
         return last_eval
 
     def _train_epoch(self, epoch: int, progress: Progress) -> float:
-        acc, task = self.accelerator, self.task
-        world = acc.num_processes
-        loader = task.train_loader(epoch, acc.process_index, world, skip=progress.samples_done)
-        total_batches = task.batches_in_epoch(epoch, world)
-        done_batches = 0
-        if progress.samples_done:
-            done_batches = progress.samples_done // self.optim.batch_size
+        acc, data = self.accelerator, self.train_data
+        data.sampler.set_epoch(epoch)
+        done_batches = progress.batches_done
+        if done_batches:  # mid-epoch resume: the items of the batches trained before are left out
+            data.sampler.load_state_dict({"epoch": epoch, "start": done_batches * data.batch_size})
+        total_batches = self.batches_per_epoch[epoch]
         self.model.train()
         bar = None
         if self.loop.progress and self.is_main:
@@ -194,7 +194,7 @@ class Trainer:
         loss_sum = torch.zeros((), device=acc.device)
         count = torch.zeros((), device=acc.device)
         k = self.optim.accumulate
-        for i, batch in enumerate(loader, start=done_batches):
+        for i, batch in enumerate(self.train_loader, start=done_batches):
             batch = send_to_device(batch, acc.device, non_blocking=True)
             generator = torch.Generator(device=acc.device)
             generator.manual_seed(self.loop.seed * 1_000_003 + progress.global_step * 101 + i % k
@@ -204,7 +204,7 @@ class Trainer:
             sync = nullcontext() if last_micro else acc.no_sync(self.model)
             with sync:
                 with acc.autocast():
-                    out = task.training_step(self.forward_model, batch, generator)
+                    out = self.task.training_step(self.forward_model, batch, generator)
                 acc.backward(out["loss"] / k)
             if last_micro:
                 if self.optim.clip_grad:
@@ -219,7 +219,7 @@ class Trainer:
                     self.ema.update(acc.unwrap_model(self.model), step=progress.global_step)
             loss_sum += out["loss"].detach().float()
             count += 1
-            progress.samples_done = (i + 1) * self.optim.batch_size
+            progress.batches_done = i + 1
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{out['loss'].item():.4f}")

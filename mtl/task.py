@@ -7,13 +7,11 @@ the training windows in a per-epoch shuffled order (:class:`cer.shuffle_sampler.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from cer.config import to_dict
 from cer.data.record import FaceRecord
@@ -21,6 +19,7 @@ from cer.data.source import DataSource
 from cer.models.backbone import VIT_MEAN, VIT_STD
 from cer.shuffle_sampler import ShuffleSampler
 from cer.synth.sources import read_data
+from cer.task import EvalData, TrainData
 from mtl.affect_tasks import AFFECT_TASKS, parse_tasks, selection_metric
 from mtl.config import MTLConfig
 from mtl.data import SplitFrames, WindowDataset, fused_inputs, model_images
@@ -74,7 +73,6 @@ class MTLTask:
             for split in [s for s in (self.train_set, self.val_set) if s is not None]:
                 split.attach_features([cached_features(e, split.records, cfg.fuse.batch_size, cfg.train.progress)
                                        for e in extractors])
-        self._samplers: dict[tuple[int, int], ShuffleSampler] = {}
         self.last_scores: dict[str, Any] = {}
         print(f"data: {len(self.train_set)} training frames in {len(self.train_windows)} sequences of {self.seq} "
               f"(stride {self.stride}), {len(self.val_set) if self.val_set else 0} validation frames; "
@@ -90,36 +88,21 @@ class MTLTask:
     def sequences_per_batch(self) -> int:
         return max(1, self.cfg.optim.batch_size // self.seq)
 
-    def _sampler(self, rank: int, world: int) -> ShuffleSampler:
-        key = (rank, world)
-        if key not in self._samplers:
-            self._samplers[key] = ShuffleSampler(len(self.train_windows), self.cfg.train.seed, world, rank)
-        return self._samplers[key]
-
     def num_epochs(self) -> int:
         return self.cfg.epochs
 
-    def batches_in_epoch(self, epoch: int, world_size: int) -> int:
-        return math.ceil(self._sampler(0, world_size).epoch_length() / self.sequences_per_batch)
+    def train_data(self, rank: int, world_size: int) -> TrainData:
+        sampler = ShuffleSampler(len(self.train_windows), self.cfg.train.seed, world_size, rank)
+        return TrainData(WindowDataset(self.train_set, self.train_windows), sampler, self.sequences_per_batch)
 
-    def train_loader(self, epoch: int, rank: int, world_size: int, skip: int = 0) -> DataLoader:
-        sampler = self._sampler(rank, world_size)
-        sampler.set_epoch(epoch)
-        # `skip` counts frames (optim.batch_size per batch done); the sampler counts sequences.
-        sampler.skip(min(skip // self.cfg.optim.batch_size * self.sequences_per_batch, sampler.epoch_length()))
-        return DataLoader(WindowDataset(self.train_set, self.train_windows), batch_size=self.sequences_per_batch,
-                          sampler=sampler, num_workers=self.cfg.train.loader_workers(),
-                          pin_memory=torch.cuda.is_available())
-
-    def val_loader(self) -> DataLoader | None:
+    def val_data(self) -> EvalData | None:
         if self.val_set is None:
             return None
         windows = evaluation_windows(self.val_set.videos.bounds, self.seq)
-        return DataLoader(WindowDataset(self.val_set, windows), batch_size=max(1, 2 * self.sequences_per_batch),
-                          shuffle=False, num_workers=self.cfg.train.loader_workers())
+        return EvalData(WindowDataset(self.val_set, windows), max(1, 2 * self.sequences_per_batch))
 
     def epoch_info(self, epoch: int) -> dict[str, Any]:
-        return {"sequences": self._sampler(0, 1).epoch_length()}
+        return {"sequences": len(self.train_windows)}
 
     # --- model, step, evaluation ------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import torch
 
 from cer.config import load_config
 from cer.data.registry import read
+from cer.task import data_loader
 from mtl.affect_tasks import AFFECT_TASKS
 from mtl.config import MTLConfig
 
@@ -61,8 +62,8 @@ def test_fusion_with_cached_features_equals_fusion_computed_on_the_fly(aff, tmp_
     assert model.fusion is not None and model.temporal is not None
 
     # the same training batch gives the same losses (mirroring included: same generator seed)
-    batch_c = next(iter(cached.train_loader(0, 0, 1)))
-    batch_l = next(iter(live.train_loader(0, 0, 1)))
+    batch_c = epoch_batches(cached, 0)[0]
+    batch_l = epoch_batches(live, 0)[0]
     assert batch_l["fused"] == [] and len(batch_c["fused"]) == 2
     gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
     model.eval()  # dropout off: the comparison is about the features, not the noise
@@ -72,8 +73,9 @@ def test_fusion_with_cached_features_equals_fusion_computed_on_the_fly(aff, tmp_
         assert out_c[key].item() == pytest.approx(out_l[key].item(), rel=1e-5, abs=1e-6), key
 
     # and evaluation predicts the same value for every validation frame
-    preds_c = frame_predictions(model, cached.val_loader(), cached.tasks, len(cached.val_set), MEAN, STD)
-    preds_l = frame_predictions(model, live.val_loader(), live.tasks, len(live.val_set), MEAN, STD, live.extractors)
+    preds_c = frame_predictions(model, data_loader(cached.val_data()), cached.tasks, len(cached.val_set), MEAN, STD)
+    preds_l = frame_predictions(model, data_loader(live.val_data()), live.tasks, len(live.val_set), MEAN, STD,
+                                live.extractors)
     for t in cached.tasks:
         np.testing.assert_allclose(preds_c[t], preds_l[t], rtol=1e-4, atol=1e-5)
 
@@ -107,17 +109,28 @@ def test_feature_cache_resumes_and_rebuilds_for_other_weights(aff, tmp_path):
     assert len(other) == 0
 
 
-def test_train_loader_is_seeded_by_epoch_and_resumes_mid_epoch(aff):
-    """What the trainer relies on: the same epoch gives the same batches, and ``skip`` (in frames,
-    as the trainer counts) yields exactly the batches not yet trained on; ranks get equal shares."""
+def epoch_batches(task, epoch: int, rank: int = 0, world: int = 1, start: int = 0) -> list:
+    """The batches the trainer's loader gives ``rank`` in ``epoch``, from the sampler's item ``start``."""
+    data = task.train_data(rank, world)
+    loader = data_loader(data)
+    data.sampler.set_epoch(epoch)
+    if start:
+        data.sampler.load_state_dict({"epoch": epoch, "start": start})
+    return list(loader)
+
+
+def test_train_data_is_seeded_by_epoch_and_resumes_mid_epoch(aff):
+    """What the trainer relies on: the same epoch gives the same batches, and a sampler resumed
+    after k batches (k x batch size items, as the trainer restores it) yields exactly the batches
+    not yet trained on; ranks get equal shares."""
     task = build_task(aff, [], live=False)
-    per_batch = task.cfg.optim.batch_size
-    full = [b["frames"] for b in task.train_loader(1, 0, 1)]
-    again = [b["frames"] for b in task.train_loader(1, 0, 1)]
-    assert len(full) == task.batches_in_epoch(1, 1) >= 3
+    per_batch = task.train_data(0, 1).batch_size  # sequences
+    full = [b["frames"] for b in epoch_batches(task, 1)]
+    again = [b["frames"] for b in epoch_batches(task, 1)]
+    assert len(full) == -(-len(task.train_windows) // per_batch) >= 3
     assert all(torch.equal(x, y) for x, y in zip(full, again))
-    assert not torch.equal(full[0], next(iter(task.train_loader(2, 0, 1)))["frames"])
-    rest = [b["frames"] for b in task.train_loader(1, 0, 1, skip=2 * per_batch)]
+    assert not torch.equal(full[0], epoch_batches(task, 2)[0]["frames"])
+    rest = [b["frames"] for b in epoch_batches(task, 1, start=2 * per_batch)]
     assert len(rest) == len(full) - 2 and all(torch.equal(x, y) for x, y in zip(full[2:], rest))
-    shares = [sum(len(b["frames"]) for b in task.train_loader(0, r, 2)) for r in range(2)]
+    shares = [sum(len(b["frames"]) for b in epoch_batches(task, 0, r, 2)) for r in range(2)]
     assert shares[0] == shares[1] == len(task.train_windows) // 2

@@ -91,13 +91,15 @@ def test_shuffle_sampler_is_deterministic_per_epoch_and_shards_evenly():
     assert len(set(flat)) == 100 and set(flat) <= set(range(103))
 
 
-def test_shuffle_sampler_skip_yields_the_rest_of_the_epoch():
+def test_shuffle_sampler_resumes_with_the_rest_of_the_epoch():
     s = ShuffleSampler(50, seed=1, num_replicas=2, rank=1)
     s.set_epoch(4)
     full = list(s)
-    s.skip(10)
+    s.set_epoch(7)
+    s.load_state_dict({"epoch": 4, "start": 10})
+    assert s.state_dict() == {"epoch": 4, "start": 10}
     assert list(s) == full[10:] and len(s) == 15
-    s.set_epoch(5)  # a new epoch forgets the skip
+    s.set_epoch(5)  # a new epoch starts at its first item
     assert len(s) == 25
-    with pytest.raises(ValueError, match="cannot skip"):
-        s.skip(26)
+    with pytest.raises(ValueError, match="cannot start epoch 4 at item 26: this rank has 25"):
+        s.load_state_dict({"epoch": 4, "start": 26})

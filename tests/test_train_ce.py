@@ -108,7 +108,7 @@ def test_sigkill_then_resume_auto_matches_uninterrupted(reference_run, config, t
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "cer.train", str(config), "--output", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first = out / "checkpoints" / "epoch0001_sample00000000"
+    first = out / "checkpoints" / "epoch0001_batch00000000"
     deadline = time.time() + 120
     while not first.is_dir() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -128,7 +128,7 @@ def test_mid_epoch_checkpoint_resume_matches(reference_run, config, tmp_path):
 
     out = tmp_path / "steps"
     run([str(config)], ["train.checkpoint_every=2", "train.keep_checkpoints=100"], output=str(out))
-    mid = [c for c in complete_checkpoints(out / "checkpoints") if not c.name.endswith("sample00000000")]
+    mid = [c for c in complete_checkpoints(out / "checkpoints") if not c.name.endswith("batch00000000")]
     assert mid, "no mid-epoch checkpoint was written"
     resumed = tmp_path / "resumed"
     run([str(config)], ["train.checkpoint_every=2"], output=str(resumed), resume=str(mid[0]))

@@ -44,11 +44,8 @@ With accelerate, give the sampler ``num_replicas=accelerator.num_processes`` and
 ``rank=accelerator.process_index`` and keep its ``DataLoader`` out of ``accelerator.prepare``,
 which would shard the already sharded batches again (``BatchSamplerShard``).
 
-Resuming: the trainer reports what it consumed with :meth:`CurriculumSampler.advance` (counting
-inside ``__iter__`` would be wrong: a ``DataLoader`` with workers draws indices batches ahead of
-the step that trains on them). ``state_dict`` then records ``(epoch, consumed)``; after
-``load_state_dict``, iterating yields exactly the rest of the interrupted epoch. Call
-``set_epoch(epoch)`` at the start of every epoch, as with ``DistributedSampler``.
+Resuming and sharding follow :class:`cer.epoch_sampler.EpochSampler`: state ``{"epoch", "start"}``,
+and ``set_epoch(epoch)`` at the start of every epoch, as with ``DistributedSampler``.
 """
 
 from __future__ import annotations
@@ -56,18 +53,19 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
-from torch.utils.data import Sampler
 
+from augment.mixing import CUTMIX, MIXUP
+from cer.epoch_sampler import EpochSampler
 from cer.taxonomy import CE_BASIC
 
-# Recipe operations. MIXUP and CUTMIX are the synthesis operations of Table 4 of paper 002.
-SINGLE, MIXUP, CUTMIX, REAL = 0, 1, 2, 3
+# Recipe operations. MIXUP and CUTMIX are the synthesis operations of Table 4 of paper 002, whose
+# codes the batched synthesis defines (augment.mixing); a recipe adds SINGLE and REAL.
+SINGLE, REAL = 0, 3
 OP_NAMES: dict[int, str] = {SINGLE: "single", REAL: "real", MIXUP: "mixup", CUTMIX: "cutmix"}
 SYNTHESIS_OPS: tuple[int, ...] = (MIXUP, CUTMIX)
 
@@ -134,19 +132,6 @@ class CurriculumSchedule:
         object.__setattr__(self, "epochs", tuple(int(n) for n in epochs))
         object.__setattr__(self, "compound", tuple(float(p) for p in compound))
 
-    @classmethod
-    def from_dict(cls, config: Mapping[str, Any]) -> CurriculumSchedule:
-        """Build from a mapping (a YAML section): ``epochs``, ``compound``, optional ``mode``."""
-        unknown = set(config) - {"epochs", "compound", "mode"}
-        if unknown:
-            raise ValueError(
-                f"curriculum: unknown keys {sorted(unknown)}; expected 'epochs', 'compound', 'mode'"
-            )
-        missing = {"epochs", "compound"} - set(config)
-        if missing:
-            raise ValueError(f"curriculum: missing keys {sorted(missing)}")
-        return cls(config["epochs"], config["compound"], config.get("mode", "mix"))
-
     @property
     def total_epochs(self) -> int:
         return sum(self.epochs)
@@ -188,7 +173,7 @@ def _cycled_permutation(rng: np.random.Generator, pool: np.ndarray, n: int) -> n
     return np.concatenate([pool[rng.permutation(len(pool))] for _ in range(rounds)])[:n]
 
 
-class CurriculumSampler(Sampler[Recipe]):
+class CurriculumSampler(EpochSampler):
     """Yields this rank's :class:`Recipe` items for the current epoch of a curriculum.
 
     Args:
@@ -222,7 +207,7 @@ class CurriculumSampler(Sampler[Recipe]):
         num_replicas: int = 1,
         rank: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(num_replicas, rank)
         labels = np.asarray(single_labels)
         if labels.ndim != 1 or labels.size == 0:
             raise ValueError("single_labels must be a non-empty list with one CE index per face")
@@ -254,12 +239,6 @@ class CurriculumSampler(Sampler[Recipe]):
             raise ValueError(f"epoch_size must be >= 1, got {epoch_size}")
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
-        if num_replicas < 1 or not 0 <= rank < num_replicas:
-            raise ValueError(
-                f"need num_replicas >= 1 and 0 <= rank < num_replicas; "
-                f"got rank {rank} of {num_replicas}"
-            )
-
         pairs: list[tuple[int, int]] = []
         for pair in allowed_pairs:
             lo, hi = sorted(int(e) for e in pair) if len(pair) == 2 else (0, 0)
@@ -300,23 +279,11 @@ class CurriculumSampler(Sampler[Recipe]):
         self.ops = ops
         self.epoch_size = int(epoch_size)
         self.seed = int(seed)
-        self.num_replicas = int(num_replicas)
-        self.rank = int(rank)
         self._by_expression = {e: np.flatnonzero(labels == e) for e in sorted(present)}
-        # What decides the draws: a checkpoint from other data or settings cannot resume mid-epoch.
-        settings = (
-            schedule, self.compound_pool_size, self.pairs, self.synthetic, ops, self.epoch_size
-        )
-        self._fingerprint = zlib.crc32(
-            repr(settings).encode(), zlib.crc32(self.single_labels.tobytes())
-        )
-        self.epoch = 0
-        self._start = 0  # items of this epoch skipped on resume
-        self._consumed = 0  # items of this epoch the trainer reported (including _start)
 
     # --- counts ---------------------------------------------------------------------------------
 
-    def _global_counts(self, epoch: int) -> dict[str, int]:
+    def global_counts(self, epoch: int) -> dict[str, int]:
         """Items of each category in the whole (unsharded) epoch."""
         p = self.schedule.fraction(epoch)
         if self.mode == "mix":
@@ -337,7 +304,7 @@ class CurriculumSampler(Sampler[Recipe]):
         The values sum to ``epoch_length(epoch)``.
         """
         epoch = self.epoch if epoch is None else epoch
-        return {k: n // self.num_replicas for k, n in self._global_counts(epoch).items()}
+        return {k: n // self.num_replicas for k, n in self.global_counts(epoch).items()}
 
     def epoch_length(self, epoch: int | None = None) -> int:
         """This rank's full item count in ``epoch`` (default: the current one).
@@ -377,7 +344,7 @@ class CurriculumSampler(Sampler[Recipe]):
 
     def _rank_recipes(self, epoch: int) -> np.ndarray:
         """This rank's ``[n, 3]`` (op, a, b) rows of ``epoch``, in the order they are yielded."""
-        counts = self._global_counts(epoch)
+        counts = self.global_counts(epoch)
         singles = _cycled_permutation(
             self._rng(_SINGLES, epoch), np.arange(len(self.single_labels)), counts["single"]
         )
@@ -401,64 +368,10 @@ class CurriculumSampler(Sampler[Recipe]):
         share = np.concatenate(shares).astype(np.int64)
         return share[self._rng(_RANK_ORDER, epoch, self.rank).permutation(len(share))]
 
-    # --- Sampler protocol and resume ------------------------------------------------------------
+    # --- EpochSampler protocol -----------------------------------------------------------------
 
-    def set_epoch(self, epoch: int) -> None:
-        """Select the 0-based global epoch; a new epoch forgets what was consumed of the last."""
-        self.schedule.stage_of(epoch)  # validates the range
-        if epoch != self.epoch:
-            self.epoch, self._start, self._consumed = epoch, 0, 0
+    def check_epoch(self, epoch: int) -> None:
+        self.schedule.stage_of(epoch)  # raises outside the curriculum
 
-    def __iter__(self) -> Iterator[Recipe]:
-        return map(Recipe._make, self._rank_recipes(self.epoch)[self._start :].tolist())
-
-    def __len__(self) -> int:
-        """What ``__iter__`` yields: the epoch, less what was consumed before a resume."""
-        return self.epoch_length() - self._start
-
-    def advance(self, n: int) -> None:
-        """Report ``n`` more items of the current epoch as trained on (call once per batch)."""
-        if n < 0:
-            raise ValueError(f"advance({n}): the count must be >= 0")
-        if self._consumed + n > self.epoch_length():
-            raise ValueError(
-                f"advance({n}) goes past the end of epoch {self.epoch} ({self._consumed} of "
-                f"{self.epoch_length()} items already consumed): call set_epoch() at the start of "
-                "every epoch"
-            )
-        self._consumed += n
-
-    def state_dict(self) -> dict[str, int | str]:
-        """Progress to store in a checkpoint: the epoch and how many of its items were consumed."""
-        return {
-            "epoch": self.epoch,
-            "consumed": self._consumed,
-            "seed": self.seed,
-            "num_replicas": self.num_replicas,
-            "mode": self.mode,
-            "fingerprint": self._fingerprint,
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Resume: the next ``__iter__`` yields the items of ``state['epoch']`` not yet consumed."""
-        current = self.state_dict()
-        for key in ("seed", "num_replicas", "mode", "fingerprint"):
-            if state.get(key) != current[key]:
-                what = (
-                    "data or settings"
-                    if key == "fingerprint"
-                    else f"{key} ({state.get(key)!r}, now {current[key]!r})"
-                )
-                raise ValueError(
-                    f"cannot resume the curriculum mid-epoch: the checkpoint's sampler had another "
-                    f"{what}; use the same data, seed and process count, or call set_epoch(epoch) "
-                    "instead of load_state_dict() to start that epoch afresh"
-                )
-        epoch, consumed = int(state["epoch"]), int(state["consumed"])
-        self.schedule.stage_of(epoch)
-        if not 0 <= consumed <= self.epoch_length(epoch):
-            raise ValueError(
-                f"checkpoint says {consumed} items of epoch {epoch} were consumed, but it has "
-                f"{self.epoch_length(epoch)} on this rank"
-            )
-        self.epoch, self._start, self._consumed = epoch, consumed, consumed
+    def epoch_items(self, epoch: int) -> list[Recipe]:
+        return list(map(Recipe._make, self._rank_recipes(epoch).tolist()))

@@ -5,7 +5,6 @@ curriculum from single to compound expressions, evaluated with constrained infer
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
 
 from augment.mixing import CUTMIX, MIXUP, CompoundSynthesizer
 from augment.pipelines import train_pipeline
@@ -28,6 +26,7 @@ from cer.data.source import DataSource
 from cer.models.backbone import VIT_MEAN, VIT_STD, normalise
 from cer.models.trained import save_trained
 from cer.synth.sources import read_data
+from cer.task import EvalData, TrainData
 from cer.taxonomy import CE_BASIC, constraint_set
 
 log = logging.getLogger("cer.compound")
@@ -91,7 +90,7 @@ class CompoundTask:
         syn = cfg.synthesis
         self.synthesizer = CompoundSynthesizer(mixup_alpha=syn.mixup_alpha, mixup_weight=syn.mixup_weight,
                                                cutmix_mode=syn.cutmix_mode, cutmix_alpha=syn.cutmix_alpha)
-        self._samplers: dict[tuple[int, int], CurriculumSampler] = {}
+        self.counts = self._sampler(0, 1)  # what each epoch holds, for the log
         self.val_set = self._read_val(cfg.data.val, size) if cfg.data.val is not None else None
         print(f"data: {len(singles)} single-expression faces, {len(compounds)} real compound faces, "
               f"{len(self.val_set) if self.val_set else 0} validation faces ({self.cset.name})", flush=True)
@@ -120,41 +119,24 @@ class CompoundTask:
         return LabelledImages(ImageBank(records, size, self.cfg.data.cache_images, "validation faces"), targets)
 
     def _sampler(self, rank: int, world: int) -> CurriculumSampler:
-        key = (rank, world)
-        if key not in self._samplers:
-            c = self.cfg
-            self._samplers[key] = CurriculumSampler(
-                self.single_index, len(self.compound_bank), self.schedule, self.cset.allowed_pairs(),
-                synthetic=c.synthesis.synthetic, ops=[_OPS[o] for o in c.synthesis.ops],
-                epoch_size=c.curriculum.epoch_size if self.schedule.mode == "mix" else None,
-                seed=c.train.seed, num_replicas=world, rank=rank)
-        return self._samplers[key]
+        c = self.cfg
+        return CurriculumSampler(
+            self.single_index, len(self.compound_bank), self.schedule, self.cset.allowed_pairs(),
+            synthetic=c.synthesis.synthetic, ops=[_OPS[o] for o in c.synthesis.ops],
+            epoch_size=c.curriculum.epoch_size if self.schedule.mode == "mix" else None,
+            seed=c.train.seed, num_replicas=world, rank=rank)
 
     def num_epochs(self) -> int:
         return self.schedule.total_epochs
 
-    def batches_in_epoch(self, epoch: int, world_size: int) -> int:
-        return math.ceil(self._sampler(0, world_size).epoch_length(epoch) / self.cfg.optim.batch_size)
+    def train_data(self, rank: int, world_size: int) -> TrainData:
+        return TrainData(self.dataset, self._sampler(rank, world_size), self.cfg.optim.batch_size, collate_recipes)
 
-    def train_loader(self, epoch: int, rank: int, world_size: int, skip: int = 0) -> DataLoader:
-        sampler = self._sampler(rank, world_size)
-        sampler.set_epoch(epoch)
-        if skip:
-            sampler.load_state_dict({**sampler.state_dict(), "epoch": epoch, "consumed": skip})
-        self.dataset.set_epoch(epoch)
-        workers = self.cfg.train.loader_workers()
-        return DataLoader(self.dataset, batch_size=self.cfg.optim.batch_size, sampler=sampler,
-                          collate_fn=collate_recipes, num_workers=workers,
-                          pin_memory=torch.cuda.is_available(), persistent_workers=False)
-
-    def val_loader(self) -> DataLoader | None:
-        if self.val_set is None:
-            return None
-        return DataLoader(self.val_set, batch_size=self.cfg.optim.batch_size * 2, shuffle=False,
-                          num_workers=self.cfg.train.loader_workers())
+    def val_data(self) -> EvalData | None:
+        return EvalData(self.val_set, self.cfg.optim.batch_size * 2) if self.val_set is not None else None
 
     def epoch_info(self, epoch: int) -> dict[str, Any]:
-        counts = self._sampler(0, 1).stage_summary(epoch)
+        counts = self.counts.global_counts(epoch)  # the whole epoch's, over all processes
         return {"stage": self.schedule.stage_of(epoch) + 1, "compound_fraction": self.schedule.fraction(epoch),
                 **{f"n_{k}": v for k, v in counts.items()}}
 

@@ -4,18 +4,18 @@ the validation reconstruction loss selects the best epoch."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from cer.data.source import DataSource
 from cer.models.backbone import VIT_MEAN, VIT_STD, normalise
 from cer.pretrain.config import PretrainConfig
+from cer.task import EvalData, TrainData
 
 MEAN, STD = VIT_MEAN, VIT_STD
 
@@ -23,6 +23,9 @@ MEAN, STD = VIT_MEAN, VIT_STD
 class _Faces(Dataset):
     def __init__(self, bank: Any, pipeline: Any, seed: int):
         self.bank, self.pipeline, self.seed, self.epoch = bank, pipeline, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch  # seeds the augmentation with the image
 
     def __len__(self) -> int:
         return len(self.bank)
@@ -76,24 +79,14 @@ class MAETask:
     def num_epochs(self) -> int:
         return self.cfg.epochs
 
-    def batches_in_epoch(self, epoch: int, world_size: int) -> int:
-        return math.ceil(len(self.train_set) // world_size / self.cfg.optim.batch_size)
-
-    def train_loader(self, epoch: int, rank: int, world_size: int, skip: int = 0) -> DataLoader:
+    def train_data(self, rank: int, world_size: int) -> TrainData:
         from cer.shuffle_sampler import ShuffleSampler
 
         sampler = ShuffleSampler(len(self.train_set), self.cfg.train.seed, world_size, rank)
-        sampler.set_epoch(epoch)
-        sampler.skip(skip)
-        self.train_set.epoch = epoch
-        return DataLoader(self.train_set, batch_size=self.cfg.optim.batch_size, sampler=sampler,
-                          num_workers=self.cfg.train.loader_workers(), pin_memory=torch.cuda.is_available())
+        return TrainData(self.train_set, sampler, self.cfg.optim.batch_size)
 
-    def val_loader(self) -> DataLoader | None:
-        if self.val_set is None:
-            return None
-        return DataLoader(self.val_set, batch_size=self.cfg.optim.batch_size * 2,
-                          num_workers=self.cfg.train.loader_workers())
+    def val_data(self) -> EvalData | None:
+        return EvalData(self.val_set, self.cfg.optim.batch_size * 2) if self.val_set is not None else None
 
     def training_step(self, model: nn.Module, batch: torch.Tensor,
                       generator: torch.Generator) -> dict[str, torch.Tensor]:
