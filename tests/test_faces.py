@@ -143,12 +143,12 @@ def test_nms_keeps_the_best_box_per_cluster_and_each_group_apart():
 def test_unknown_detector_and_missing_weights_say_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="mtcnn, haar, full"):
         create_detector("retinaface")
-    with pytest.raises(FileNotFoundError, match="pnet.onnx, rnet.onnx, onet.onnx missing"):
+    with pytest.raises(FileNotFoundError, match="pnet.lz4, rnet.lz4, onet.lz4 missing"):
         create_detector("mtcnn", weights_dir=tmp_path)
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     with pytest.raises(FileNotFoundError) as caught:
         find_weights()
-    assert INSTALL_HINT in str(caught.value) and "--no-deps" in INSTALL_HINT
+    assert INSTALL_HINT in str(caught.value) and "mtcnn==" in INSTALL_HINT
 
 
 def test_full_frame_detector_boxes_the_whole_frame():

