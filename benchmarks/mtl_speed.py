@@ -21,13 +21,13 @@ import torch
 
 
 def stand_in_run(folder: Path, img_size: int, seed: int) -> Path:
-    from cer.models.trained import save_trained
     from mtl.model import MTLArchitecture, build_model
+    from mtl.runs import save_mtl
 
     torch.manual_seed(seed)
     arch = MTLArchitecture(backbone="vit_face_tiny", img_size=img_size, tasks=["au"], head_sizes=[12])
-    save_trained(build_model(arch), folder / "best", {
-        "kind": "mtl", "architecture": arch.to_dict(), "mean": [0.5] * 3, "std": [0.5] * 3,
+    save_mtl(build_model(arch), folder / "best", arch, {
+        "mean": [0.5] * 3, "std": [0.5] * 3,
         "sequence": {"length": 1, "stride": 1}, "fuse": [], "metrics": {}, "config": {},
     })
     return folder

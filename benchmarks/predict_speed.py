@@ -83,12 +83,12 @@ def untrained_model(folder: Path) -> Path:
     import torch
 
     from cer.models.backbone import create_backbone
-    from cer.models.trained import save_trained
+    from cer.models.trained import save_classifier
     from cer.taxonomy import CE_BASIC
 
     torch.manual_seed(0)
-    save_trained(create_backbone("vit_face_tiny", 96, 6), folder, {
-        "model": "vit_face_tiny", "img_size": 96, "num_classes": 6, "label_space": CE_BASIC.name,
+    save_classifier(create_backbone("vit_face_tiny", 96, 6), folder, "vit_face_tiny", 96, {
+        "label_space": CE_BASIC.name,
         "classes": list(CE_BASIC.classes), "mean": [0.5] * 3, "std": [0.5] * 3, "constrain": "c-expr",
     })
     return folder
@@ -115,10 +115,10 @@ def run_naive(video: Path, model: Path, detector: str, max_frames: int | None) -
     from cer.faces.crop import DEFAULT_MARGIN, crop_face
     from cer.faces.detectors import create_detector
     from cer.models.backbone import normalise
-    from cer.models.trained import load_trained
+    from cer.models.trained import load_classifier
     from cer.taxonomy import constraint_set
 
-    net, meta = load_trained(model)
+    net, meta = load_classifier(model, "predict_speed")
     cset = constraint_set(meta["constrain"])
     margin = meta.get("face_margin", DEFAULT_MARGIN)  # the crop `cer predict` cuts for this model
     faces = create_detector(detector)

@@ -8,7 +8,6 @@ epoch it was saved at (which is how the best run of a task is chosen without eva
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cer.models.backbone import normalise
-from cer.models.trained import META, WEIGHTS, find_model_folder
+from cer.models.trained import META, WEIGHTS, find_model_folder, load_backbone, load_trained, read_trained, save_trained
 from mtl.affect_tasks import AFFECT_TASKS, parse_tasks
 from mtl.model import MTLArchitecture, MTLModel, build_model
 
@@ -30,23 +29,20 @@ class RunNotFoundError(ValueError):
     """A ``--fuse`` item that names no usable run; the message says what to train or pass instead."""
 
 
+def save_mtl(model: MTLModel, folder: Path, arch: MTLArchitecture, meta: dict[str, Any]) -> None:
+    """Save an ``mtl`` model folder (``cer.models.trained``): its architecture, the backbone under ``backbone.``."""
+    backbone = {"name": arch.backbone, "img_size": arch.img_size, "prefix": "backbone."}
+    save_trained(model, folder, KIND, arch.to_dict(), backbone, meta)
+
+
 def read_meta(path: str | Path) -> tuple[Path, dict[str, Any]]:
-    """The model folder of ``path`` (a run folder or its ``best/``) and its ``model.json``."""
-    folder = find_model_folder(path)
-    return folder, json.loads((folder / META).read_text())
+    """The model folder of ``path`` (a run folder of `mtl train` or its ``best/``) and its ``model.json``."""
+    return read_trained(path, KIND, "an MTL command")
 
 
 def load_mtl(path: str | Path) -> tuple[MTLModel, dict[str, Any]]:
     """Rebuild an MTL model saved by a run (its folder or ``best/``), in eval mode."""
-    from safetensors.torch import load_file
-
-    folder, meta = read_meta(path)
-    if meta.get("kind") != KIND:
-        raise ValueError(f"{folder} holds no MTL model (its model.json has no \"kind\": \"mtl\"): "
-                         "give a run of `mtl train`")
-    model = build_model(MTLArchitecture(**meta["architecture"]))
-    model.load_state_dict(load_file(str(folder / WEIGHTS)))  # strict: our own files match exactly
-    return model.eval(), meta
+    return load_trained(path, KIND, lambda arch: build_model(MTLArchitecture(**arch)), "an MTL command")
 
 
 def features_folder(model_folder: Path) -> Path:
@@ -63,17 +59,10 @@ class FrozenExtractor(nn.Module):
 
     def __init__(self, run: str | Path):
         super().__init__()
-        from cer.models.trained import load_trained
         from mtl.feature_cache import file_fingerprint
 
-        folder, meta = read_meta(run)
-        if meta.get("kind") == KIND:
-            backbone = load_mtl(folder)[0].backbone
-            mean, std, size = meta["mean"], meta["std"], meta["architecture"]["img_size"]
-        else:  # a CE run of `cer train`: its ViT without the classifier
-            backbone, meta = load_trained(folder)
-            backbone.reset_classifier(0)
-            mean, std, size = meta["mean"], meta["std"], meta["img_size"]
+        backbone, meta = load_backbone(run)  # the ViT of an MTL or CE run, without its heads
+        folder, mean, std, size = find_model_folder(run), meta["mean"], meta["std"], meta["img_size"]
         self.backbone = backbone.eval().requires_grad_(False)
         self.folder, self.img_size, self.dim = folder, int(size), int(backbone.num_features)
         self.mean, self.std = tuple(mean), tuple(std)
@@ -109,8 +98,6 @@ class FinishedRun:
 
 def finished_run(path: str | Path) -> FinishedRun:
     folder, meta = read_meta(path)
-    if meta.get("kind") != KIND:
-        raise ValueError(f"{folder} holds no MTL model: give a run of `mtl train`")
     return FinishedRun(folder, tuple(meta["architecture"]["tasks"]), dict(meta.get("metrics", {})))
 
 

@@ -25,7 +25,7 @@ from mtl.config import MTLConfig
 from mtl.data import SplitFrames, WindowDataset, fused_inputs, model_images
 from mtl.inference import frame_predictions
 from mtl.model import MTLArchitecture, build_model
-from mtl.runs import KIND, FrozenExtractor, resolve_fuse
+from mtl.runs import FrozenExtractor, resolve_fuse, save_mtl
 from mtl.scores import score_frames
 from mtl.sequences import evaluation_windows, make_windows
 
@@ -152,13 +152,10 @@ class MTLTask:
         return {f"val_{k}": v for k, v in scores.items()}
 
     def export(self, model: nn.Module, folder: Path) -> None:
-        from cer.models.trained import save_trained
-
         scalars = {f"val_{k}": float(v) for k, v in self.last_scores.items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        save_trained(model, folder, {
-            "kind": KIND, "architecture": self.architecture().to_dict(), "mean": list(MEAN), "std": list(STD),
-            "sequence": {"length": self.seq, "stride": self.stride},
+        save_mtl(model, folder, self.architecture(), {
+            "mean": list(MEAN), "std": list(STD), "sequence": {"length": self.seq, "stride": self.stride},
             "fuse": [{"run": str(f.resolve()), "fingerprint": fp}
                      for f, fp in zip(self.fuse_folders, self.fuse_fingerprints)],
             "metrics": scalars, "au_thresholds": self.last_scores.get("au_thresholds"),

@@ -20,14 +20,14 @@ IMG = 32
 
 def fake_run(folder: Path, tasks=("au",), seed: int = 0) -> Path:
     """A finished MTL run folder with a random model (what `mtl train` exports into best/)."""
-    from cer.models.trained import save_trained
     from mtl.model import MTLArchitecture, build_model
+    from mtl.runs import save_mtl
 
     torch.manual_seed(seed)
     arch = MTLArchitecture(backbone="vit_face_tiny", img_size=IMG, tasks=list(tasks),
                            head_sizes=[AFFECT_TASKS[t].outputs for t in tasks])
-    save_trained(build_model(arch), folder / "best", {
-        "kind": "mtl", "architecture": arch.to_dict(), "mean": [0.5] * 3, "std": [0.5] * 3,
+    save_mtl(build_model(arch), folder / "best", arch, {
+        "mean": [0.5] * 3, "std": [0.5] * 3,
         "sequence": {"length": 1, "stride": 1}, "fuse": [], "metrics": {"val_f1_au": 0.25}, "config": {},
     })
     return folder

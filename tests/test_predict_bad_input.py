@@ -26,13 +26,13 @@ def model_dir(tmp_path_factory) -> Path:
     import torch
 
     from cer.models.backbone import create_backbone
-    from cer.models.trained import save_trained
+    from cer.models.trained import save_classifier
     from cer.taxonomy import CE_BASIC
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("model") / "best"
-    save_trained(create_backbone("vit_face_tiny", 32, 6), folder, {
-        "model": "vit_face_tiny", "img_size": 32, "num_classes": 6, "label_space": CE_BASIC.name,
+    save_classifier(create_backbone("vit_face_tiny", 32, 6), folder, "vit_face_tiny", 32, {
+        "label_space": CE_BASIC.name,
         "classes": list(CE_BASIC.classes), "mean": [0.5] * 3, "std": [0.5] * 3, "constrain": "c-expr",
     })
     return folder

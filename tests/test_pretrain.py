@@ -31,7 +31,9 @@ def test_pretraining_lowers_the_reconstruction_loss_and_writes_an_encoder(pretra
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
     assert metrics["val_loss"] == pytest.approx(min(r["val_loss"] for r in rows[-1:]))
     assert (run_dir / "best" / "encoder.safetensors").stat().st_size > 10_000
-    assert json.loads((run_dir / "best" / "encoder.json").read_text())["mask_ratio"] == 0.75
+    meta = json.loads((run_dir / "best" / "model.json").read_text())
+    assert meta["kind"] == "mae" and meta["architecture"]["mask_ratio"] == 0.75
+    assert meta["backbone"] == {"name": "vit_face_tiny", "img_size": meta["img_size"], "prefix": "encoder."}
     assert (run_dir / "report" / "reconstructions.png").is_file()
 
 

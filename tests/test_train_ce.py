@@ -70,7 +70,7 @@ def test_run_folder_holds_what_a_researcher_needs(reference_run, tiny_synth):
     resolved = yaml.safe_load((out / "config.yaml").read_text())
     assert resolved["curriculum"]["epochs"] == EPOCHS and resolved["model"]["img_size"] == 32
     meta = json.loads((out / "best" / "model.json").read_text())
-    assert meta["model"] == "vit_face_tiny" and meta["constrain"] == "c-expr" and len(meta["classes"]) == 6
+    assert meta["kind"] == "ce" and meta["architecture"]["name"] == "vit_face_tiny" and meta["constrain"] == "c-expr" and len(meta["classes"]) == 6
     for png in ("confusion.png", "per_class_f1.png", "curriculum.png"):
         assert (out / "report" / png).stat().st_size > 1000
     final = json.loads((out / "report" / "final_metrics.json").read_text())
@@ -82,10 +82,10 @@ def test_best_model_reloads_and_evaluates(reference_run, tiny_synth, tmp_path):
     from click.testing import CliRunner
 
     from cer.compound.evaluate import evaluate
-    from cer.models.trained import load_trained
+    from cer.models.trained import load_classifier
 
     out, metrics = reference_run
-    model, meta = load_trained(out)
+    model, meta = load_classifier(out)
     assert meta["img_size"] == 32 and not model.training
     result = CliRunner().invoke(evaluate, [str(out), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output

@@ -72,12 +72,12 @@ def evaluate(run: str, reader: str | None, data_path: str | None, options: tuple
     from cer.compound.data import LabelledImages, compound_targets
     from cer.data.image_bank import ImageBank
     from cer.data.source import DataSource
-    from cer.models.trained import find_model_folder, load_trained
+    from cer.models.trained import find_model_folder, load_classifier
     from cer.plots import plot_confusion, plot_per_class_f1
     from cer.synth.sources import read_data, synthetic_settings
     from cer.taxonomy import constraint_set
 
-    model, meta = load_trained(run)
+    model, meta = load_classifier(run, "cer evaluate")
     cfg = meta.get("config", {})
     val = (cfg.get("data") or {}).get("val") or {
         "reader": "raf-db-compound", "path": None, "options": {"split": "test"}}

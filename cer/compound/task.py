@@ -24,7 +24,7 @@ from cer.data.image_bank import ImageBank
 from cer.data.record import FaceRecord
 from cer.data.source import DataSource
 from cer.models.backbone import VIT_MEAN, VIT_STD, normalise
-from cer.models.trained import save_trained
+from cer.models.trained import save_classifier
 from cer.synth.sources import read_data
 from cer.task import EvalData, TrainData
 from cer.taxonomy import CE_BASIC, constraint_set
@@ -175,8 +175,7 @@ class CompoundTask:
 
     def export(self, model: nn.Module, folder: Path) -> None:
         m = self.cfg.model
-        save_trained(model, folder, {
-            "model": m.name, "img_size": m.img_size, "num_classes": len(CE_BASIC),
+        save_classifier(model, folder, m.name, m.img_size, {
             "label_space": CE_BASIC.name, "classes": list(CE_BASIC.classes), "mean": list(MEAN),
             "std": list(STD), "constrain": self.cset.name, "face_margin": self.cfg.data.resolved_face_margin(),
             "config": to_dict(self.cfg),

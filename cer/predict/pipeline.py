@@ -265,7 +265,7 @@ def predict(inputs: str | Path | Sequence[str | Path], model: str | Path | None 
     from tqdm.auto import tqdm
 
     from cer.faces.detectors import create_detector
-    from cer.models.trained import load_trained
+    from cer.models.trained import load_classifier
     from cer.predict.outputs import (
         OutputPaths,
         VideoSummary,
@@ -297,7 +297,7 @@ def predict(inputs: str | Path | Sequence[str | Path], model: str | Path | None 
     aggregates = [out / "summary.csv", *([Path(submission)] if submission else [])]
     _check_existing(sources, paths, aggregates, plot, annotate, overwrite, skip_done)
 
-    net, meta = load_trained(model if model is not None else default_model_dir())
+    net, meta = load_classifier(model if model is not None else default_model_dir(), "cer predict")
     cset = constraint_set(constrain or meta["constrain"])
     if faces == "full":
         margin = 0.0  # the frame is the crop

@@ -3,7 +3,6 @@ the validation reconstruction loss selects the best epoch."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -110,15 +109,17 @@ class MAETask:
         return {"mask_ratio": self.cfg.model.mask_ratio}
 
     def export(self, model: nn.Module, folder: Path) -> None:
-        from cer.models.checkpoint import save_safetensors
+        from dataclasses import asdict
 
-        folder.mkdir(parents=True, exist_ok=True)
+        from cer.config import to_dict
+        from cer.models.trained import save_trained
+
         m = self.cfg.model
-        save_safetensors(model.encoder_state_dict(), folder / "encoder.safetensors")
-        save_safetensors(model.state_dict(), folder / "mae.safetensors")
-        (folder / "encoder.json").write_text(json.dumps({
-            "model": m.name, "img_size": m.img_size, "mean": list(MEAN), "std": list(STD),
-            "mask_ratio": m.mask_ratio, "norm_pix_loss": m.norm_pix_loss}, indent=1))
+        # The folder's model.safetensors is the whole MAE; encoder.safetensors is what fine-tuning
+        # loads (model.checkpoint=RUN/best/encoder.safetensors).
+        save_trained(model, folder, "mae", asdict(m), {"name": m.name, "img_size": m.img_size, "prefix": "encoder."},
+                     {"mean": list(MEAN), "std": list(STD), "config": to_dict(self.cfg)},
+                     extra_weights={"encoder.safetensors": model.encoder_state_dict()})
         self._model = model  # the report shows this model's reconstructions
 
     def report(self, run_dir: Path, history: list[dict[str, Any]], last_eval: dict[str, Any]) -> None:
