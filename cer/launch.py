@@ -48,6 +48,26 @@ def resolve_run_dir(output: str | None, name: str, resume: str | None) -> tuple[
     return parent / time.strftime("%Y%m%d-%H%M%S"), None
 
 
+class _MessageFormatter(logging.Formatter):
+    """Information as plain lines (what a run reports as it goes); warnings and errors with their
+    level and logger, so they stand out."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno <= logging.INFO:
+            return record.getMessage()
+        return f"{record.levelname} {record.name}: {record.getMessage()}"
+
+
+def configure_logging(is_main_process: bool) -> None:
+    """The project's loggers (``cer.*``, ``mtl.*``) report information on the main process only, so a
+    multi-process run prints each line once; warnings come from every process."""
+    logging.basicConfig(level=logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(_MessageFormatter())
+    for name in ("cer", "mtl"):
+        logging.getLogger(name).setLevel(logging.INFO if is_main_process else logging.WARNING)
+
+
 def process_state() -> Any:
     """This process's ``accelerate.PartialState``: one gloo process per ``torchrun`` rank on a machine
     without an accelerator (see ``cer.trainer.cpu_only``), else accelerate's own choice."""
@@ -96,9 +116,7 @@ def launch(schema: type[C], build_task: Callable[[C], Any], configs: Sequence[st
     if cpu_only():
         local = int(os.environ.get("LOCAL_WORLD_SIZE", state.num_processes))
         torch.set_num_threads(cpu_threads(cfg.train.threads, local))
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("cer", "mtl"):
-        logging.getLogger(name).setLevel(logging.INFO if state.is_main_process else logging.WARNING)
+    configure_logging(state.is_main_process)
     name = cfg.output.name or (Path(configs[0]).stem if configs else default_name)
     run_dir, ckpt = _agree(resolve_run_dir(output or cfg.output.dir, name, resume))
     if state.is_main_process:

@@ -7,6 +7,7 @@ the training windows in a per-epoch shuffled order (:class:`cer.shuffle_sampler.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from mtl.runs import FrozenExtractor, resolve_fuse, save_mtl
 from mtl.scores import score_frames
 from mtl.sequences import evaluation_windows, make_windows
 
+log = logging.getLogger("mtl.task")
 MEAN, STD = VIT_MEAN, VIT_STD
 
 
@@ -74,10 +76,10 @@ class MTLTask:
                 split.attach_features([cached_features(e, split.records, cfg.fuse.batch_size, cfg.train.progress)
                                        for e in extractors])
         self.last_scores: dict[str, Any] = {}
-        print(f"data: {len(self.train_set)} training frames in {len(self.train_windows)} sequences of {self.seq} "
+        log.info(f"data: {len(self.train_set)} training frames in {len(self.train_windows)} sequences of {self.seq} "
               f"(stride {self.stride}), {len(self.val_set) if self.val_set else 0} validation frames; "
               f"tasks {','.join(self.tasks)}; fused: {', '.join(map(str, self.fuse_folders)) or 'none'}"
-              f"{' (live)' if cfg.fuse.live and extractors else ''}", flush=True)
+              f"{' (live)' if cfg.fuse.live and extractors else ''}")
 
     # --- data -----------------------------------------------------------------------------------
 
@@ -123,9 +125,8 @@ class MTLTask:
 
             # A classifier slot lets a fine-tuned checkpoint's head be dropped as "another label space".
             model.backbone.reset_classifier(1)
-            report = load_backbone_weights(model.backbone, m.checkpoint, allow_mismatch=m.allow_mismatch)
+            load_backbone_weights(model.backbone, m.checkpoint, allow_mismatch=m.allow_mismatch)  # logs it
             model.backbone.reset_classifier(0)
-            print(f"loaded {m.checkpoint}: {report.summary()}", flush=True)
         return model
 
     def training_step(self, model: nn.Module, batch: dict[str, Any],

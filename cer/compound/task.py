@@ -92,8 +92,8 @@ class CompoundTask:
                                                cutmix_mode=syn.cutmix_mode, cutmix_alpha=syn.cutmix_alpha)
         self.counts = self._sampler(0, 1)  # what each epoch holds, for the log
         self.val_set = self._read_val(cfg.data.val, size) if cfg.data.val is not None else None
-        print(f"data: {len(singles)} single-expression faces, {len(compounds)} real compound faces, "
-              f"{len(self.val_set) if self.val_set else 0} validation faces ({self.cset.name})", flush=True)
+        log.info(f"data: {len(singles)} single-expression faces, {len(compounds)} real compound faces, "
+              f"{len(self.val_set) if self.val_set else 0} validation faces ({self.cset.name})")
 
     # --- data -----------------------------------------------------------------------------------
 
@@ -150,8 +150,7 @@ class CompoundTask:
         if m.checkpoint:
             from cer.models.checkpoint import load_backbone_weights
 
-            report = load_backbone_weights(model, m.checkpoint, allow_mismatch=m.allow_mismatch)
-            print(f"loaded {m.checkpoint}: {report.summary()}", flush=True)
+            load_backbone_weights(model, m.checkpoint, allow_mismatch=m.allow_mismatch)  # logs what it loaded
         return model
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor],

@@ -3,6 +3,7 @@ the validation reconstruction loss selects the best epoch."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from cer.models.backbone import VIT_MEAN, VIT_STD, normalise
 from cer.pretrain.config import PretrainConfig
 from cer.task import EvalData, TrainData
 
+log = logging.getLogger("cer.pretrain")
 MEAN, STD = VIT_MEAN, VIT_STD
 
 
@@ -65,7 +67,7 @@ class MAETask:
         self.val_set = _Faces(ImageBank(read(d.val), size, d.cache_images, "validation faces"), None, 0) \
             if d.val is not None else None
         n_val = len(self.val_set) if self.val_set else 0
-        print(f"data: {len(self.train_set)} training faces, {n_val} validation faces", flush=True)
+        log.info(f"data: {len(self.train_set)} training faces, {n_val} validation faces")
 
     def build_model(self) -> nn.Module:
         from cer.models.mae import MaskedAutoencoderViT
