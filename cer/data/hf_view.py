@@ -27,7 +27,17 @@ MASK_COLUMNS: tuple[str, ...] = ("has_expression", "has_va", "au_mask")
 PIXELS_COLUMN = "pixels"
 
 
+def _require_datasets() -> None:
+    """The HF view is the one user of ``datasets`` (an optional extra): say how to get it."""
+    import importlib.util
+
+    if importlib.util.find_spec("datasets") is None:
+        raise ImportError("the Hugging Face view needs the `datasets` package: pip install 'cer[hf]' "
+                          "(or pip install datasets)")
+
+
 def _features(with_pixels: bool) -> datasets.Features:
+    _require_datasets()
     from datasets import Features, Image, List, Value
 
     n_aus = len(AFFWILD2_AUS)
@@ -53,6 +63,7 @@ def _features(with_pixels: bool) -> datasets.Features:
 def to_hf_dataset(records: Sequence[FaceRecord]) -> datasets.Dataset:
     """A ``datasets.Dataset`` with one row per record (see the module docstring for the columns)."""
     import pyarrow as pa
+    _require_datasets()
     from datasets import Dataset, DatasetInfo
     from datasets.table import InMemoryTable
 
