@@ -20,6 +20,7 @@ def test_parse_smoothing(spec, kind, width):
 @pytest.mark.parametrize("spec, message", [
     ("gaussian", "expected gaussian:SIGMA"), ("median:3", "expected gaussian:SIGMA"),
     ("gaussian:-1", "sigma > 0"), ("box:0", "K >= 1"), ("box:2.5", "whole number"), ("box:x", "not a number"),
+    ("gaussian:inf", "finite"), ("gaussian:nan", "finite"), ("box:inf", "finite"), ("box:nan", "finite"),
 ])
 def test_bad_smoothing_says_what_to_write(spec, message):
     with pytest.raises(ValueError, match=message):
@@ -48,6 +49,30 @@ def test_gaussian_impulse_response_is_the_normalised_symmetric_kernel():
 def test_box_is_a_centred_moving_average_with_repeated_ends():
     out = Smoothing("box", 3)(np.arange(6, dtype=float)[:, None])[:, 0]
     np.testing.assert_allclose(out, [1 / 3, 1, 2, 3, 4, 14 / 3])
+
+
+def test_an_even_box_takes_one_more_frame_before_than_after():
+    out = Smoothing("box", 4)(np.arange(6, dtype=float)[:, None])[:, 0]
+    np.testing.assert_allclose(out, [0.25, 0.75, 1.5, 2.5, 3.5, 4.25])  # frames t-2 .. t+1
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.3, 2.0, 3.2])
+def test_gaussian_reaches_four_sigma_rounded_up(sigma):
+    radius = int(np.ceil(4 * sigma))  # scipy's default would stop at int(4 sigma + 0.5): 5 for 1.3
+    impulse = np.zeros((2 * radius + 9, 1))
+    impulse[radius + 4] = 1.0
+    out = Smoothing("gaussian", sigma)(impulse)[:, 0]
+    assert np.flatnonzero(out).tolist() == list(range(4, 2 * radius + 5))
+    np.testing.assert_allclose(out[4:2 * radius + 5], Smoothing("gaussian", sigma).kernel(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("spec", ["gaussian:1", "box:3", "box:4"])
+def test_a_missing_value_spoils_only_the_frames_whose_window_holds_it(spec):
+    series = np.ones((40, 2))
+    series[10, 0] = np.nan
+    out = parse_smoothing(spec)(series)
+    assert np.isnan(out[:, 0]).sum() == len(parse_smoothing(spec).kernel())
+    assert not np.isnan(out[25:]).any() and not np.isnan(out[:, 1]).any()
 
 
 def test_smoothing_removes_a_one_frame_flip_but_keeps_a_long_change():

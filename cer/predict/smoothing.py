@@ -6,8 +6,9 @@ seen, filtered along time (Gaussian in the seeds, a box in HSEmotion), turned in
 and a frame's scores are the class-wise maximum over its faces. Everything here is linear in the
 probabilities except that maximum, so smoothing probabilities or class scores gives the same labels.
 
-All functions are pure numpy: ``[T, C]`` arrays, one row per frame in time order, ``NaN`` rows
-where there is nothing to read.
+All functions take and return ``[T, C]`` arrays, one row per frame in time order, ``NaN`` rows
+where there is nothing to read. The filters are ``scipy.ndimage``'s, imported on first use so that
+``cer predict --help`` (which reads :data:`DEFAULT_SMOOTHING`) loads numpy only.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class Smoothing:
     def __post_init__(self) -> None:
         if self.kind not in SMOOTHING_KINDS:
             raise ValueError(f"unknown smoothing {self.kind!r}: use gaussian:SIGMA, box:K or none")
+        if self.kind != "none" and not math.isfinite(self.width):
+            raise ValueError(f"{self.kind} smoothing needs a finite number of frames, got {self.width}")
         if self.kind == "gaussian" and not self.width > 0:
             raise ValueError(f"gaussian smoothing needs a sigma > 0 (in frames), got {self.width}")
         if self.kind == "box" and (self.width < 1 or self.width != int(self.width)):
@@ -51,28 +54,39 @@ class Smoothing:
             return "none"
         return f"{self.kind}:{self.width:g}"
 
+    @property
+    def radius(self) -> int:
+        """Taps on each side of the centre of a Gaussian: 4 sigma, rounded up (what is cut off
+        weighs < 1e-4). scipy's own default, ``int(4 * sigma + 0.5)``, is one tap shorter for some
+        sigmas (1.3: 5 instead of 6), so it is passed explicitly."""
+        return int(math.ceil(4 * self.width))
+
     def kernel(self) -> np.ndarray:
         """The normalised filter taps, centre at ``len // 2`` (for an even box, one more tap before it)."""
         if self.kind == "none":
             return np.ones(1)
         if self.kind == "box":
             return np.full(int(self.width), 1.0 / int(self.width))
-        radius = int(math.ceil(4 * self.width))  # 4 sigma: what is cut off weighs < 1e-4
-        x = np.arange(-radius, radius + 1, dtype=np.float64)
+        x = np.arange(-self.radius, self.radius + 1, dtype=np.float64)
         taps = np.exp(-0.5 * (x / self.width) ** 2)
         return taps / taps.sum()
 
     def __call__(self, series: np.ndarray) -> np.ndarray:
-        """Filter each column of ``series`` [T, C]; the ends repeat the first and last rows, so a
-        constant stays constant and the length is kept."""
+        """Filter each column of ``series`` [T, C]; the ends repeat the first and last rows
+        (``mode="nearest"``), so a constant stays constant and the length is kept. A ``NaN``
+        reaches only the outputs whose window holds it."""
         series = np.asarray(series, dtype=np.float64)
-        taps = self.kernel()
-        if len(taps) == 1 or len(series) == 0:
+        if self.kind == "none" or (self.kind == "box" and int(self.width) == 1) or len(series) == 0:
             return series.copy()
-        before, after = len(taps) // 2, (len(taps) - 1) // 2
-        padded = np.pad(series, ((before, after), (0, 0)), mode="edge")
-        windows = np.lib.stride_tricks.sliding_window_view(padded, len(taps), axis=0)  # [T, C, K]
-        return windows @ taps  # every kernel here is symmetric or flat: no flip needed
+        from scipy import ndimage
+
+        if self.kind == "gaussian":
+            return ndimage.gaussian_filter1d(series, self.width, axis=0, mode="nearest", radius=self.radius)
+        # A box is a flat correlation. Not uniform_filter1d: its running sum would carry a NaN (a
+        # model's bad output) into every later frame of the column instead of K frames only.
+        # For an even K, scipy's window has one more tap before t than after, as kernel() says:
+        # frames t-K/2 .. t+K/2-1.
+        return ndimage.correlate1d(series, self.kernel(), axis=0, mode="nearest")
 
 
 def parse_smoothing(spec: str) -> Smoothing:
