@@ -1,27 +1,15 @@
 """The ``cer`` command line: one sub-command per module, imported on use."""
 
-from __future__ import annotations
+from cer.lazy_group import lazy_cli
 
-import click
-
-from cer import __version__
-from cer.lazy_group import LazyGroup
-
-COMMANDS = {
+main = lazy_cli("cer", {
     "synth": "cer.synth.command:synth",
     "train": "cer.compound.train:train",
     "pretrain": "cer.pretrain.command:pretrain",
     "evaluate": "cer.compound.evaluate:evaluate",
     "ablate": "cer.compound.ablate:ablate",
     "predict": "cer.predict.command:predict",
-}
-
-
-@click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="cer")
-def main() -> None:
-    """Compound facial expression recognition: synthesise data, train, evaluate, predict."""
-
+}, help="Compound facial expression recognition: synthesise data, train, evaluate, predict.")
 
 if __name__ == "__main__":
     main()

@@ -91,7 +91,7 @@ def _agree(value: Any) -> Any:
 
 def launch(schema: type[C], build_task: Callable[[C], Any], configs: Sequence[str], overrides: Sequence[str] = (),
            output: str | None = None, resume: str | None = None,
-           default_name: str = "default") -> tuple[Any, Path, dict[str, Any]]:
+           default_name: str | Callable[[C], str] = "default") -> tuple[Any, Path, dict[str, Any]]:
     """Load the config, make (or find) the run folder, build the task and train it.
 
     Args:
@@ -101,7 +101,8 @@ def launch(schema: type[C], build_task: Callable[[C], Any], configs: Sequence[st
         configs, overrides: YAML files merged in order, then ``key=value`` overrides.
         output: run folder (default: the config's ``output.dir``, else ``runs/<name>/<timestamp>``).
         resume: None, ``auto`` or a run / checkpoint folder.
-        default_name: the run name when no config file is given.
+        default_name: the run name when no config file is given, or a function of the resolved
+            config giving it (so that a value set in a file or by ``--set`` names the run too).
 
     Returns:
         the task, the run folder and the final validation metrics.
@@ -117,7 +118,8 @@ def launch(schema: type[C], build_task: Callable[[C], Any], configs: Sequence[st
         local = int(os.environ.get("LOCAL_WORLD_SIZE", state.num_processes))
         torch.set_num_threads(cpu_threads(cfg.train.threads, local))
     configure_logging(state.is_main_process)
-    name = cfg.output.name or (Path(configs[0]).stem if configs else default_name)
+    derived = default_name(cfg) if callable(default_name) else default_name
+    name = cfg.output.name or (Path(configs[0]).stem if configs else derived)
     run_dir, ckpt = _agree(resolve_run_dir(output or cfg.output.dir, name, resume))
     if state.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -24,3 +24,12 @@ class LazyGroup(click.Group):
             module, attr = self.lazy_commands[name].split(":")
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)
+
+
+def lazy_cli(name: str, commands: dict[str, str], help: str) -> click.Group:
+    """A command group ``name`` (``--help``/``-h``, ``--version``) of lazily imported ``commands``."""
+    from cer import __version__
+
+    group = LazyGroup(name=name, lazy_commands=commands, help=help,
+                      context_settings={"help_option_names": ["-h", "--help"]})
+    return click.version_option(__version__, prog_name=name)(group)

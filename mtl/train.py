@@ -10,24 +10,24 @@ from Python. With no data option it trains on the built-in synthetic Aff-Wild2 s
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
+from cer.config import Override
 from cer.launch import launch, process_state, run_options
 
 
 def run(configs: Sequence[str] = (), overrides: Sequence[str] = (), output: str | None = None,
-        resume: str | None = None, default_name: str = "mtl") -> dict[str, Any]:
+        resume: str | None = None) -> dict[str, Any]:
     """Train MTL as configured; returns the final validation metrics."""
     from mtl.config import MTLConfig
     from mtl.scores import p_mtl_parts
     from mtl.task import MTLTask
 
-    task, run_dir, metrics = launch(MTLConfig, MTLTask, configs, overrides, output, resume, default_name)
+    task, run_dir, metrics = launch(MTLConfig, MTLTask, configs, overrides, output, resume, run_name)
     if process_state().is_main_process and metrics:
         from cer.run_log import RunLog, best_epoch_row
 
@@ -44,38 +44,29 @@ def run(configs: Sequence[str] = (), overrides: Sequence[str] = (), output: str 
 
 
 def option_overrides(task: str | None, joint: str | None, fuse: str | None, seq: int | None, window: int | None,
-                     data: str | None, epochs: int | None, au_thresholds: str | None) -> list[str]:
-    """The ``key=value`` overrides the command-line options stand for (applied before ``--set``)."""
-    out = []
-    quoted = json.dumps  # JSON strings are YAML strings: paths and commas survive
-    if task is not None:
-        out.append(f"tasks.select={quoted(task)}")
-    if joint is not None:
-        out.append(f"tasks.joint={quoted(joint)}")
-    if fuse is not None:
-        out.append(f"fuse.runs={json.dumps([f.strip() for f in fuse.split(',') if f.strip()])}")
-    if seq is not None:
-        out.append(f"sequence.length={seq}")
-    if window is not None:
-        out.append(f"sequence.stride={window}")
-    if data is not None:
-        out += [f"data.train.path={quoted(data)}", f"data.val.path={quoted(data)}"]
-    if epochs is not None:
-        out.append(f"epochs={epochs}")
-    if au_thresholds is not None:
-        out.append(f"tasks.au_threshold={au_thresholds if au_thresholds == 'tune' else float(au_thresholds)}")
-    return out
+                     data: str | None, epochs: int | None, au_thresholds: str | None) -> list[Override]:
+    """The config values the command-line options stand for (applied before ``--set``), typed as
+    given: each is checked against the config like a value from a file, errors naming the option."""
+    given = [("tasks.select", task, "--task"), ("tasks.joint", joint, "--joint"),
+             ("fuse.runs", None if fuse is None else [f.strip() for f in fuse.split(",") if f.strip()], "--fuse"),
+             ("sequence.length", seq, "--seq"), ("sequence.stride", window, "--window"),
+             ("data.train.path", data, "--data"), ("data.val.path", data, "--data"), ("epochs", epochs, "--epochs"),
+             ("tasks.au_threshold", None if au_thresholds is None else
+              (au_thresholds if au_thresholds == "tune" else float(au_thresholds)), "--au-thresholds")]
+    shown = {"--fuse": fuse, "--au-thresholds": au_thresholds}
+    return [Override(key, value, f"{option} {shown.get(option, value)}") for key, value, option in given
+            if value is not None]
 
 
-def run_name(joint: str | None, fuse: str | None, seq: int | None) -> str:
-    """``runs/<name>/<timestamp>`` name from the options, e.g. ``mtl-au-v-a_fuse-au-v_s20``."""
+def run_name(cfg: Any) -> str:
+    """``runs/<name>/<timestamp>`` name from the resolved config, e.g. ``mtl-au-v-a_fuse-au-v_s20``."""
     from mtl.affect_tasks import parse_tasks
 
-    name = "mtl-" + "-".join(parse_tasks(joint)) if joint else "mtl"
-    if fuse:
-        name += "_fuse-" + "-".join(f.strip().rstrip("/").split("/")[-1] for f in fuse.split(",") if f.strip())
-    if seq and seq > 1:
-        name += f"_s{seq}"
+    name = "mtl-" + "-".join(parse_tasks(cfg.tasks.joint))
+    if cfg.fuse.runs:
+        name += "_fuse-" + "-".join(f.strip().rstrip("/").split("/")[-1] for f in cfg.fuse.runs)
+    if cfg.sequence.length > 1:
+        name += f"_s{cfg.sequence.length}"
     return name
 
 
@@ -123,13 +114,9 @@ def train(configs: tuple[str, ...], task: str | None, joint: str | None, fuse: s
     from cer.config import ConfigError
     from mtl.runs import RunNotFoundError
 
-    try:
-        name = run_name(joint, fuse, seq)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="--joint") from None
     extra = option_overrides(task, joint, fuse, seq, window, data, epochs, au_thresholds)
     try:
-        run(configs, [*extra, *overrides], output, resume, default_name=name)
+        run(configs, [*extra, *overrides], output, resume)
     except (ConfigError, RunNotFoundError) as err:
         raise click.UsageError(str(err)) from None
 
