@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from cer.compound.curriculum import CurriculumSchedule
 from cer.data.source import DataSource
 from cer.faces.crop import DEFAULT_MARGIN
 from cer.train_config import BackboneConfig, ImageDataConfig, OptimConfig, RunConfig
@@ -63,9 +64,10 @@ class CurriculumConfig:
     epoch_size: int | None = None  # mix mode: samples per epoch; null: the size of the single pool
 
     def __post_init__(self) -> None:
-        if len(self.epochs) != len(self.compound):
-            raise ValueError(f"curriculum.epochs has {len(self.epochs)} stages but curriculum.compound has "
-                             f"{len(self.compound)}: give one proportion per stage")
+        self.schedule()  # the schedule checks the stages (once, for the config and the API alike)
+
+    def schedule(self) -> CurriculumSchedule:
+        return CurriculumSchedule(tuple(self.epochs), tuple(self.compound), self.mode)
 
 
 @dataclass

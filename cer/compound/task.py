@@ -16,7 +16,7 @@ from torch import nn
 from augment.mixing import CUTMIX, MIXUP, CompoundSynthesizer
 from augment.pipelines import train_pipeline
 from cer.compound.config import CEConfig
-from cer.compound.curriculum import CurriculumSampler, CurriculumSchedule
+from cer.compound.curriculum import CurriculumSampler
 from cer.compound.data import CurriculumDataset, LabelledImages, collate_recipes, compound_targets
 from cer.compound.evaluate import evaluate_compound
 from cer.config import to_dict
@@ -85,8 +85,7 @@ class CompoundTask:
                                   crop_scale=tuple(aug.crop_scale), cutout=aug.cutout)
         self.dataset = CurriculumDataset(self.single_bank, single_labels, self.compound_bank,
                                          compound_labels, pipeline, seed=cfg.train.seed)
-        self.schedule = CurriculumSchedule(tuple(cfg.curriculum.epochs), tuple(cfg.curriculum.compound),
-                                           cfg.curriculum.mode)
+        self.schedule = cfg.curriculum.schedule()
         syn = cfg.synthesis
         self.synthesizer = CompoundSynthesizer(mixup_alpha=syn.mixup_alpha, mixup_weight=syn.mixup_weight,
                                                cutmix_mode=syn.cutmix_mode, cutmix_alpha=syn.cutmix_alpha)
