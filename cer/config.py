@@ -1,13 +1,12 @@
-"""Strict configs: dataclass defaults, updated by YAML files, then by ``--set key=value`` overrides.
-
-A schema is a ``@dataclass`` whose fields may be nested dataclasses (sections). Files hold only what
-differs from the defaults and merge in order: a later file replaces a key's value (lists included),
-while sections merge key by key. Nothing is accepted and ignored: an unknown key, a value of the
-wrong type or a failing ``__post_init__`` check is a :class:`ConfigError` that names the file and
-line (or the ``--set`` argument) and says what to do::
+"""Strict configs: dataclass defaults, updated by YAML files in order, then by overrides (``--set
+key=value`` strings, or typed :class:`Override` items from command-line options)::
 
     cfg = load_config(TrainConfig, ["curricula/four_stage.yaml"], ["curriculum.epochs=[1,1,1,1]"])
-    dump_yaml(cfg, run_dir / "config.yaml")   # the resolved config, next to the run
+
+Fields that are dataclasses are sections: they merge key by key, while other values are replaced whole.
+An unknown key, a wrong type or a failing ``__post_init__`` is a :class:`ConfigError` naming the file
+and line (or the override). dacite checks and builds the dataclasses, with our rules as type hooks
+(:func:`_check`); this module reads YAML with lines, merges the sources and words dacite's errors.
 """
 
 from __future__ import annotations
@@ -15,116 +14,42 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePath
-from typing import Any, Literal, TypeVar, Union
+from typing import Any, Literal, NamedTuple, TypeVar, Union
 
+import dacite
 import yaml
+from dacite import DaciteError, DaciteFieldError, WrongTypeError
 
-__all__ = ["ConfigError", "load_config", "from_dict", "to_dict", "dump_yaml", "flatten"]
+from cer.config_io import ConfigError, _join, _Loader, _show, _to_plain, dump_yaml, flatten, read_yaml, to_dict
+
+__all__ = ["ConfigError", "Override", "load_config", "from_dict", "to_dict", "dump_yaml", "flatten"]
 
 T = TypeVar("T")
 Scalar = Union[bool, int, float, str]
 _NoneType = type(None)
+_MISSING = dataclasses.MISSING
 
 
-class ConfigError(ValueError):
-    """A config that cannot be used: ``where: what is wrong (and what to do)``.
+@dataclasses.dataclass(frozen=True)
+class Override:
+    """A typed override, e.g. from a command-line option: ``value`` is used as is (not read as YAML) and
+    checked against the schema like any other value, e.g. ``Override("sequence.length", 20, "--seq 20")``."""
 
-    ``where`` is ``file:line`` for a value from a YAML file, ``--set key=value`` for an override.
-    """
-
-    def __init__(self, message: str, where: str | None = None):
-        self.message, self.where = message, where
-        super().__init__(f"{where}: {message}" if where else message)
-
-
-# --------------------------------------------------------------------------- YAML with line numbers
+    key: str  # dotted key, e.g. "sequence.length"
+    value: Any  # an already-typed value (20, ["au", "v"], None)
+    where: str  # how the user gave it, for messages, e.g. "--seq 20"
 
 
-class _YamlMapping(dict):
-    """A mapping read from YAML that remembers the 1-based line of each of its keys."""
+# --------------------------------------------------------------------------- types and messages
 
-    key_lines: dict[Any, int]
-
-
-class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that records key lines, rejects duplicate keys and reads ``1e-3`` as a float."""
+_hints = functools.cache(typing.get_type_hints)
 
 
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _YamlMapping:
-    loader.flatten_mapping(node)  # resolves '<<: *anchor' merge keys
-    mapping = _YamlMapping()
-    mapping.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        try:
-            seen = key in mapping
-        except TypeError:
-            raise yaml.constructor.ConstructorError(
-                None, None, "a mapping key must be a plain value, not a list or mapping", key_node.start_mark
-            ) from None
-        # safe_load keeps the last of two equal keys; a config would then silently ignore the first.
-        if seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first given on line {mapping.key_lines[key]}): keep one",
-                key_node.start_mark,
-            )
-        mapping[key] = loader.construct_object(value_node, deep=True)
-        mapping.key_lines[key] = line
-    return mapping
-
-
-class _Dumper(yaml.SafeDumper):
-    """``yaml.SafeDumper`` that quotes strings like '1e-3', which :class:`_Loader` would read as floats."""
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-# YAML 1.1 (PyYAML) needs a dot in a float, so `lr: 1e-3` would be the string '1e-3'; YAML 1.2 reads a float.
-_EXPONENT_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789"))
-_Dumper.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789"))
-
-
-def _read_yaml(path: str | Path) -> Mapping | None:
-    """The top-level mapping of a YAML file, or None for an empty file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("config file not found; check the path", str(path)) from None
-    except OSError as error:
-        raise ConfigError(f"cannot read the config file: {error.strerror}", str(path)) from None
-    try:
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(error, "problem", None) or str(error)
-        context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
-        if context and context_mark is not None:
-            context += f" started on line {context_mark.line + 1}"
-        raise ConfigError(f"invalid YAML: {problem}" + (f" ({context})" if context else ""), where) from None
-    if data is not None and not isinstance(data, Mapping):
-        raise ConfigError(f"the top level must be a mapping of keys to values, got {_show(data)}", str(path))
-    return data
-
-
-# --------------------------------------------------------------------------- schema introspection
-
-
-@functools.cache
-def _hints(schema: type) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(schema)
-    except NameError as error:
-        raise TypeError(f"cannot resolve the type hints of {schema.__qualname__}: {error}") from error
-
-
-def _settable_fields(schema: type) -> dict[str, dataclasses.Field]:
+def _settable(schema: type) -> dict[str, dataclasses.Field]:
     # init=False fields are derived in __post_init__: setting them from a file would be ignored.
     return {f.name: f for f in dataclasses.fields(schema) if f.init}
 
@@ -133,330 +58,302 @@ def _is_union(tp: Any) -> bool:
     return typing.get_origin(tp) in (Union, types.UnionType)
 
 
-def _section_type(tp: Any) -> type | None:
-    """The dataclass of a section field (``Section`` or ``Section | None``); None for a value field."""
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return tp
-    if _is_union(tp):
-        args = typing.get_args(tp)
-        arms = [a for a in args if a is not _NoneType]
-        if len(arms) == 1 and _NoneType in args:
-            return _section_type(arms[0])
-    return None
-
-
-def _field_default(field: dataclasses.Field) -> Any:
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    if field.default_factory is not dataclasses.MISSING:
-        return field.default_factory()
-    return None
-
-
-def _field_default_missing(field: dataclasses.Field) -> bool:
-    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+def _optional_arm(tp: Any) -> Any:
+    """``X`` of ``X | None`` (which dacite builds as an ``X``, not as a union), else ``tp``."""
+    arms = [a for a in typing.get_args(tp) if a is not _NoneType] if _is_union(tp) else []
+    return arms[0] if len(arms) == 1 else tp
 
 
 def _describe(tp: Any) -> str:
-    """A type as a user reads it: ``list[int]``, ``int | null``, ``one of 'a', 'b'``."""
-    if tp is _NoneType:
-        return "null"
+    """A type as a user reads it: ``list[int]``, ``int | null``, ``one of 'a', 'b'``, ``a mapping (Stage)``."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
+        return "one of " + ", ".join(map(repr, args))
     if _is_union(tp):
-        return " | ".join(_describe(a) for a in args)
-    if origin is not None:
-        inner = ", ".join("..." if a is Ellipsis else _describe(a) for a in args)
-        return f"{getattr(origin, '__name__', origin)}[{inner}]" if inner else origin.__name__
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return " | ".join(map(_describe, args))
+    if args:
+        return f"{origin.__name__}[{', '.join('...' if a is Ellipsis else _describe(a) for a in args)}]"
+    if dataclasses.is_dataclass(tp):
         return f"a mapping ({tp.__name__})"
-    return getattr(tp, "__name__", repr(tp))
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if value is None:
-        return "null"
-    text = repr(value)
-    text = text if len(text) <= 60 else text[:57] + "..."
-    return f"{text} ({type(value).__name__})"
-
-
-def _join(path: str, name: Any) -> str:
-    return f"{path}.{name}" if path else str(name)
+    return "null" if tp is _NoneType else getattr(tp, "__name__", repr(tp))
 
 
 def _in_section(path: str) -> str:
     return f"in section '{path}'" if path else "at the top level"
 
 
-# --------------------------------------------------------------------------- value checking
+def _unknown_key(schema: type, name: Any, path: str) -> str | None:
+    """What is wrong with key ``name`` of the section ``path`` (a ``schema``): None for a settable field."""
+    known = list(_settable(schema))
+    if name in known:
+        return None
+    close = difflib.get_close_matches(str(name), known, n=1)
+    return f"unknown key {name!r} {_in_section(path)} (" + (
+        f"did you mean {close[0]!r}?)" if close else "known keys: " + ", ".join(known) + ")")
 
 
-@dataclasses.dataclass(frozen=True)
-class _Source:
-    """Where values come from: a file (with lines) or one ``--set`` argument (without)."""
+def _mismatch(tp: Any, value: Any, key: str) -> str:
+    message = f"'{key}' expects {_describe(tp)}, got {_show(value)}"
+    if isinstance(value, Mapping):
+        return message + "; it is a value, not a section (check the indentation)"
+    allowed = [a for a in typing.get_args(tp) if isinstance(a, str)] if typing.get_origin(tp) is Literal else []
+    close = difflib.get_close_matches(value, allowed, n=1) if isinstance(value, str) else []
+    return message + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+class _Invalid(DaciteFieldError):
+    """A value of the right kind that cannot be used (unknown or missing keys, a failing __post_init__,
+    a tuple of the wrong length): ``describe(path)`` says why; ``key`` is the offending key, if one."""
+
+    def __init__(self, tp: Any, value: Any, describe: Callable[[str], str], key: Any = None):
+        super().__init__()
+        self.field_type, self.value, self.describe, self.key = tp, value, describe, key
+
+
+def _check(tp: Any, value: Any) -> Any:
+    """dacite's type hook for ``tp``: ``value`` checked one level deep (dacite goes on into the items and
+    fields) and converted: bool is no int, int becomes float, list becomes tuple, str becomes Path."""
+    origin, args = typing.get_origin(tp) or tp, typing.get_args(tp)
+    if tp is Any:  # YAML data as to_dict gives it (plain dicts, no line records); other values as they are
+        try:
+            return _to_plain(value, "")
+        except TypeError:
+            return value
+    if origin is Literal:
+        for allowed in args:
+            if type(allowed) is type(value) and allowed == value:  # True must not match 1
+                return allowed
+    elif dataclasses.is_dataclass(tp):
+        return _build(tp, value)
+    elif origin in (list, tuple, Sequence):
+        if isinstance(value, (list, tuple)):
+            if origin is tuple and args and args[-1] is not Ellipsis and len(value) != len(args):
+                raise _Invalid(tp, value, lambda key: f"'{key}' expects {len(args)} items ({_describe(tp)}), "
+                                                      f"got {len(value)}")
+            return tuple(value) if origin is tuple else list(value)
+    elif origin in (dict, Mapping):
+        if isinstance(value, Mapping):  # dacite checks the values, not the keys
+            return {_check(args[0], k) if args else k: v for k, v in value.items()}
+    elif tp in (int, float):
+        if isinstance(value, (int, float if tp is float else int)) and not isinstance(value, bool):
+            return tp(value)
+    elif isinstance(tp, type) and issubclass(tp, PurePath):
+        if isinstance(value, (str, PurePath)):
+            return tp(value)
+    elif not isinstance(tp, type) or isinstance(value, tp):  # other typing constructs: left to dacite
+        return value
+    raise WrongTypeError(tp, value)
+
+
+def _build(schema: type[T], data: Any) -> T:
+    """dacite's type hook for a dataclass: a mapping checked for unknown and missing keys, built by dacite."""
+    if isinstance(data, schema):
+        return data
+    if not isinstance(data, Mapping):
+        raise WrongTypeError(schema, data)
+    fields = _settable(schema)
+    for name in data:
+        if name not in fields:
+            raise _Invalid(schema, data, functools.partial(_unknown_key, schema, name), key=name)
+    missing = ", ".join(repr(n) for n, f in fields.items()
+                        if n not in data and f.default is _MISSING and f.default_factory is _MISSING)
+    if missing:
+        raise _Invalid(schema, data, lambda path: f"missing required key(s) {missing} {_in_section(path)}")
+    try:
+        built = dacite.from_dict(schema, data, _dacite_config(schema))
+    except (ValueError, TypeError) as error:  # a __post_init__ check
+        problem = str(error)
+        raise _Invalid(schema, data, lambda path: f"invalid {f'section {path!r}' if path else 'config'}: "
+                                                  f"{problem}") from error
+    # dacite sets init=False fields that have defaults after __post_init__, undoing it (dacite issue #244).
+    if any(not f.init and (f.default is not _MISSING or f.default_factory is not _MISSING)
+           for f in dataclasses.fields(schema)):
+        built = dataclasses.replace(built)
+    return built
+
+
+@functools.cache
+def _dacite_config(schema: type) -> dacite.Config:
+    """Strict dacite, with :func:`_check` hooked on every type in ``schema`` (unions are left to dacite)."""
+    found, todo = set(), [schema]
+    while todo:
+        tp = todo.pop()
+        if tp not in found:
+            found.add(tp)
+            inner = _hints(tp).values() if dataclasses.is_dataclass(tp) else typing.get_args(tp)
+            todo += [] if typing.get_origin(tp) is Literal else inner
+    hooks = {tp: functools.partial(_check, tp) for tp in found if not _is_union(tp)}
+    return dacite.Config(strict=True, type_hooks=hooks)
+
+
+def _locate(tp: Any, node: Any, error: DaciteFieldError, path: str, line: int | None):
+    """``(path, line, declared type)`` of the value dacite rejected, found by identity in ``node`` (of type
+    ``tp``, given at ``line``), since dacite's ``field_path`` leaves out list indices; None if not there."""
+    arm = _optional_arm(tp)
+    if node is error.value and error.field_type in (tp, arm):
+        return path, line, tp
+    origin, args, lines = typing.get_origin(arm) or arm, typing.get_args(arm), getattr(node, "key_lines", {})
+    parts = []  # (value, its type, its path, its line)
+    if isinstance(node, Mapping) and dataclasses.is_dataclass(arm):
+        parts = [(v, _hints(arm)[k], _join(path, k), lines.get(k, line)) for k, v in node.items() if k in _hints(arm)]
+    elif isinstance(node, Mapping) and origin in (dict, Mapping):
+        key_tp, value_tp = args or (Any, Any)
+        for k, v in node.items():
+            parts += [(k, key_tp, f"{path} key {k!r}", lines.get(k, line)),
+                      (v, value_tp, _join(path, k), lines.get(k, line))]
+    elif isinstance(node, (list, tuple)) and origin in (list, tuple, Sequence):
+        fixed = origin is tuple and args and args[-1] is not Ellipsis
+        parts = [(v, args[i] if fixed else (args or (Any,))[0], f"{path}[{i}]", line)
+                 for i, v in enumerate(node[:len(args)] if fixed else node)]
+    return next(filter(None, (_locate(t, v, error, p, ln) for v, t, p, ln in parts)), None)
+
+
+# A one-field dataclass per type, so that dacite can check a single value.
+_holder = functools.cache(lambda tp: dataclasses.make_dataclass("Value", [("value", tp)]))
+
+
+class _Source(NamedTuple):
+    """Where values come from: a file (which has lines) or an override or a mapping (which have not)."""
 
     label: str
-    line: int | None = None
     has_lines: bool = True
+    line: int | None = None
 
     def at(self, line: int | None) -> _Source:
-        return dataclasses.replace(self, line=line) if self.has_lines and line else self
+        return self._replace(line=line) if self.has_lines and line else self
 
     def __str__(self) -> str:
         return f"{self.label}:{self.line}" if self.line else self.label
 
 
-def _mismatch(tp: Any, value: Any, key: str, src: _Source) -> ConfigError:
-    message = f"'{key}' expects {_describe(tp)}, got {_show(value)}"
-    if isinstance(value, Mapping):
-        message += "; it is a value, not a section (check the indentation)"
-    elif typing.get_origin(tp) is Literal and isinstance(value, str):
-        close = difflib.get_close_matches(value, [a for a in typing.get_args(tp) if isinstance(a, str)], n=1)
-        message += f" (did you mean {close[0]!r}?)" if close else ""
-    return ConfigError(message, str(src))
+class _Section(dict):
+    """One section's keys merged so far (values checked, sections nested) over ``base``, the instance it
+    starts from (dataclasses.replace semantics; None: the class defaults), and the sources that set them."""
 
+    def __init__(self, schema: type, path: str, base: Any = None):
+        super().__init__({n: getattr(base, n) for n in _settable(schema)} if base is not None else {})
+        self.schema, self.path, self.sources = schema, path, []
 
-def _is_container(tp: Any) -> bool:
-    return typing.get_origin(tp) in (list, tuple, dict, Sequence, Mapping) or dataclasses.is_dataclass(tp)
+    def field_type(self, name: Any, src: _Source) -> Any:
+        unknown = _unknown_key(self.schema, name, self.path)
+        if unknown:
+            raise ConfigError(unknown, str(src))
+        return _hints(self.schema)[name]
 
-
-def _coerce(tp: Any, value: Any, key: str, src: _Source) -> Any:
-    """``value`` checked against the type hint ``tp`` (and converted: int->float, list->tuple, str->Path)."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if tp is Any or tp is object:
-        return _to_plain(value, key)
-    if tp is _NoneType:
-        if value is None:
+    def child(self, name: str, src: _Source) -> _Section | None:
+        """Section ``name``, to merge keys into, or None for a value field. It starts from the instance
+        there (the parent's default, or one given whole), else (absent or null) from the field's default."""
+        sub, child = _optional_arm(self.field_type(name, src)), self.get(name)
+        if not (isinstance(sub, type) and dataclasses.is_dataclass(sub)):
             return None
-        raise _mismatch(tp, value, key, src)
-    if origin is Literal:
-        for allowed in args:
-            if type(allowed) is type(value) and allowed == value:  # True must not match 1
-                return allowed
-        raise _mismatch(tp, value, key, src)
-    if _is_union(tp):
-        if value is None and _NoneType in args:
-            return None
-        arms = [a for a in args if a is not _NoneType]
-        if len(arms) == 1 and _is_container(arms[0]):  # Optional[list[int]]: name the bad item
-            return _coerce(arms[0], value, key, src)
-        for arm in arms:
+        if not isinstance(child, _Section):
+            if not isinstance(child, sub):
+                field = _settable(self.schema)[name]
+                child = field.default if field.default_factory is _MISSING else field.default_factory()
+            child = self[name] = _Section(sub, _join(self.path, name), child if isinstance(child, sub) else None)
+        child.sources.append(str(src))
+        return child
+
+    def set(self, name: Any, value: Any, src: _Source, raw: str | None = None) -> None:
+        """Set one key: a section merges key by key, a value replaces and is checked now. ``raw``, the
+        unparsed ``--set`` text, is tried as a string if ``value`` fails."""
+        tp, key = self.field_type(name, src), _join(self.path, name)
+        if isinstance(value, Mapping) and (child := self.child(name, src)) is not None:
+            for k, v in value.items():
+                child.set(k, v, src.at(getattr(value, "key_lines", {}).get(k)))
+        elif not dataclasses.is_dataclass(sub := _optional_arm(tp)):
             try:
-                return _coerce(arm, value, key, src)
-            except ConfigError:
-                continue
-        raise _mismatch(tp, value, key, src)
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        if isinstance(value, Mapping):
-            return _from_mapping(tp, value, src, key)
-        raise _mismatch(tp, value, key, src)
-    if tp in (list, tuple, dict):
-        origin, args = tp, ()
-    if origin in (list, tuple, Sequence):
-        if not isinstance(value, (list, tuple)):
-            raise _mismatch(tp, value, key, src)
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            if len(value) != len(args):
-                message = f"'{key}' expects {len(args)} items ({_describe(tp)}), got {len(value)}"
-                raise ConfigError(message, str(src))
-            return tuple(_coerce(a, v, f"{key}[{i}]", src) for i, (a, v) in enumerate(zip(args, value)))
-        item = args[0] if args else Any
-        items = [_coerce(item, v, f"{key}[{i}]", src) for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if origin in (dict, Mapping):
-        if not isinstance(value, Mapping):
-            raise _mismatch(tp, value, key, src)
-        key_type, value_type = args or (Any, Any)
-        return {
-            _coerce(key_type, k, f"{key} key {k!r}", src): _coerce(value_type, v, _join(key, k), src)
-            for k, v in value.items()
-        }
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif isinstance(tp, type) and issubclass(tp, PurePath):
-        if isinstance(value, (str, PurePath)):
-            return tp(value)
-    elif isinstance(tp, type):
-        if isinstance(value, tp):
-            return value
-    else:
-        raise TypeError(f"cer.config cannot check values of type {tp!r} (field '{key}')")
-    raise _mismatch(tp, value, key, src)
-
-
-# --------------------------------------------------------------------------- merging and building
-
-
-@dataclasses.dataclass
-class _Leaf:
-    """A checked value (as opposed to a section, which is checked when it is built)."""
-
-    value: Any
-
-
-@dataclasses.dataclass
-class _Section:
-    """Keys given for one section so far, merged over all sources, not yet checked by __post_init__."""
-
-    entries: dict[str, _Leaf | _Section] = dataclasses.field(default_factory=dict)
-    sources: list[str] = dataclasses.field(default_factory=list)
-
-
-def _check_known(schema: type, name: Any, path: str, src: _Source) -> None:
-    known = list(_settable_fields(schema))
-    if name in known:
-        return
-    close = difflib.get_close_matches(str(name), known, n=1)
-    hint = f"did you mean {close[0]!r}?" if close else "known keys: " + ", ".join(known)
-    raise ConfigError(f"unknown key {name!r} {_in_section(path)} ({hint})", str(src))
-
-
-def _merge_mapping(section: _Section, schema: type, mapping: Mapping, src: _Source, path: str) -> None:
-    lines = getattr(mapping, "key_lines", {})
-    for name, value in mapping.items():
-        key_src = src.at(lines.get(name))
-        _check_known(schema, name, path, key_src)
-        _merge_entry(section, schema, name, value, key_src, path)
-
-
-def _child_section(section: _Section, name: str, src: _Source) -> _Section:
-    child = section.entries.get(name)
-    if not isinstance(child, _Section):  # absent, or a section that an earlier source set to null
-        child = section.entries[name] = _Section()
-    child.sources.append(str(src))
-    return child
-
-
-def _merge_entry(
-    section: _Section, schema: type, name: str, value: Any, src: _Source, path: str, raw: str | None = None
-) -> None:
-    """Merge one known key; ``raw`` (the unparsed ``--set`` text) is tried as a string if ``value`` fails."""
-    tp, key = _hints(schema)[name], _join(path, name)
-    sub = _section_type(tp)
-    if sub is not None:
-        if isinstance(value, Mapping):
-            _merge_mapping(_child_section(section, name, src), sub, value, src, key)
-        elif value is None and _is_union(tp):
-            section.entries[name] = _Leaf(None)
+                self[name] = _convert(tp, value, key, src)
+            except ConfigError as error:
+                if raw is None or isinstance(value, str):
+                    raise
+                try:  # `--set run.name=001` means the string '001', not the int 1
+                    self[name] = _convert(tp, raw, key, src)
+                except ConfigError:
+                    raise error from None
+        elif isinstance(value, sub) or (value is None and _is_union(tp)):
+            self[name] = value
         else:
-            message = f"'{key}' is a section: give it a mapping of its keys, got {_show(value)}"
-            raise ConfigError(message, str(src))
-        return
+            raise ConfigError(f"'{key}' is a section: give it a mapping of its keys, got {_show(value)}", str(src))
+
+
+def _convert(tp: Any, value: Any, key: str, src: _Source) -> Any:
+    """``value`` checked (and converted) by dacite as a ``tp``, or a ConfigError naming the part that is wrong."""
     try:
-        section.entries[name] = _Leaf(_coerce(tp, value, key, src))
-    except ConfigError as error:
-        if raw is None or isinstance(value, str):
-            raise
-        try:  # `--set run.name=001` means the string '001', not the int 1
-            section.entries[name] = _Leaf(_coerce(tp, raw, key, src))
-        except ConfigError:
-            raise error from None
+        return dacite.from_dict(_holder(tp), {"value": value}, _dacite_config(_holder(tp))).value
+    except DaciteError as error:
+        found = _locate(tp, value, error, key, src.line) if isinstance(error, DaciteFieldError) else None
+        if found is None:  # not expected: say it in dacite's words
+            raise ConfigError(f"'{key}': {error}", str(src)) from None
+        path, line, declared = found
+        if isinstance(error, _Invalid):
+            line = getattr(error.value, "key_lines", {}).get(error.key, line)
+            raise ConfigError(error.describe(path), str(src.at(line))) from None
+        raise ConfigError(_mismatch(declared, error.value, path), str(src.at(line))) from None
 
 
-def _apply_override(root: _Section, schema: type, text: str) -> None:
-    src = _Source(f"--set {text}", has_lines=False)
-    dotted, sep, raw = text.partition("=")
-    if not sep or not dotted.strip():
-        raise ConfigError("expected KEY=VALUE, e.g. --set curriculum.epochs=[1,1]", str(src))
+def _override(root: _Section, item: str | Override) -> None:
+    """Apply ``key=value`` (the value read as YAML) or an :class:`Override` (the value used as is)."""
+    text = item.where if isinstance(item, Override) else f"--set {item}"
+    src = _Source(text, has_lines=False)
+    root.sources.append(text)
+    if isinstance(item, Override):
+        dotted, raw = item.key, None
+    else:
+        dotted, sep, raw = item.partition("=")
+        if not sep or not dotted.strip():
+            raise ConfigError("expected KEY=VALUE, e.g. --set curriculum.epochs=[1,1]", text)
     *parents, name = dotted.strip().split(".")
-    section, path = root, ""
+    section = root
     for part in parents:
-        _check_known(schema, part, path, src)
-        sub = _section_type(_hints(schema)[part])
-        if sub is None:
-            key = _join(path, part)
-            message = f"'{key}' is a value, not a section: set it whole, e.g. --set {key}=..."
-            raise ConfigError(message, str(src))
-        section, schema, path = _child_section(section, part, src), sub, _join(path, part)
-    _check_known(schema, name, path, src)
+        child = section.child(part, src)
+        if child is None:
+            key = _join(section.path, part)
+            raise ConfigError(f"'{key}' is a value, not a section: set it whole, e.g. --set {key}=...", text)
+        section = child
+    section.field_type(name, src)  # an unknown key before a YAML error
     try:
-        value = yaml.load(raw, Loader=_Loader)
-    except yaml.YAMLError as error:
-        try:  # not YAML, but maybe a fine string
-            _merge_entry(section, schema, name, raw, src, path)
-        except ConfigError:
-            problem = getattr(error, "problem", None) or error
-            message = f"cannot read {raw!r} as a YAML value ({problem}); quote or fix it"
-            raise ConfigError(message, str(src)) from None
-        return
-    _merge_entry(section, schema, name, value, src, path, raw=raw)
-
-
-def _build(schema: type[T], section: _Section, base: T | None, path: str) -> T:
-    """An instance of ``schema``: ``base`` (or the class defaults) updated by ``section``."""
-    fields = _settable_fields(schema)
-    kwargs = {}
-    for name, entry in section.entries.items():
-        if isinstance(entry, _Leaf):
-            kwargs[name] = entry.value
-            continue
-        # A section starts from its parent's default (which may differ from its own class defaults).
-        sub_base = getattr(base, name) if base is not None else _field_default(fields[name])
-        sub_base = sub_base if dataclasses.is_dataclass(sub_base) else None
-        kwargs[name] = _build(_section_type(_hints(schema)[name]), entry, sub_base, _join(path, name))
-    where = ", ".join(dict.fromkeys(section.sources)) or None
-    if base is None:
-        missing = [n for n, f in fields.items() if n not in kwargs and _field_default_missing(f)]
-        if missing:
-            names = ", ".join(repr(n) for n in missing)
-            raise ConfigError(f"missing required key(s) {names} {_in_section(path)}", where)
+        value, problem = (item.value, None) if raw is None else (yaml.load(raw, Loader=_Loader), None)
+    except yaml.YAMLError as error:  # not YAML, but maybe a fine string
+        value, problem = raw, getattr(error, "problem", None) or error
     try:
-        return dataclasses.replace(base, **kwargs) if base is not None else schema(**kwargs)
-    except (ValueError, TypeError) as error:  # a __post_init__ check
-        raise ConfigError(f"invalid {f'section {path!r}' if path else 'config'}: {error}", where) from error
+        section.set(name, value, src, raw=raw)
+    except ConfigError:
+        if problem is None:
+            raise
+        raise ConfigError(f"cannot read {raw!r} as a YAML value ({problem}); quote or fix it", text) from None
 
 
-def _from_mapping(schema: type[T], data: Mapping, src: _Source, path: str = "") -> T:
-    section = _Section(sources=[str(src)])
-    _merge_mapping(section, schema, data, src, path)
-    return _build(schema, section, None, path)
-
-
-def _require_schema(schema: Any) -> None:
+def _load(schema: type[T], sources: Iterable[tuple[Mapping | None, _Source]], overrides: Iterable) -> T:
+    """``schema`` built by dacite from its defaults, updated by each mapping, then by each override."""
     if not (isinstance(schema, type) and dataclasses.is_dataclass(schema)):
         raise TypeError(f"a config schema must be a dataclass type, got {schema!r}")
+    root = _Section(schema, "")
+    for data, src in sources:
+        root.sources.append(src.label)
+        for name, value in (data or {}).items():
+            root.set(name, value, src.at(getattr(data, "key_lines", {}).get(name)))
+    for item in overrides:
+        _override(root, item)
+    try:  # values are checked: what is left are missing keys and the sections' __post_init__ checks
+        return _build(schema, root)
+    except DaciteError as error:
+        bad = getattr(error, "value", None)
+        if isinstance(error, _Invalid) and isinstance(bad, _Section):
+            raise ConfigError(error.describe(bad.path), ", ".join(dict.fromkeys(bad.sources)) or None) from None
+        raise ConfigError(f"invalid config: {error}") from None  # e.g. a default that does not fit its type
 
 
-# --------------------------------------------------------------------------- public API
+def load_config(schema: type[T], files: Sequence[str | Path] = (), overrides: Sequence[str | Override] = ()) -> T:
+    """The defaults of ``schema`` (a dataclass type), updated by each YAML file, then by each override.
 
-
-def load_config(schema: type[T], files: Sequence[str | Path] = (), overrides: Sequence[str] = ()) -> T:
-    """The defaults of ``schema``, updated by each YAML file in order, then by each override.
-
-    Args:
-        schema: A dataclass type; fields whose type is a dataclass (or ``Dataclass | None``) are sections.
-        files: YAML files holding only what differs from the defaults; an empty file changes nothing.
-        overrides: ``dotted.key=value`` strings; the value is read as YAML (``[1,1]``, ``0.2``, ``true``,
-            ``null``, ``{a: 1}``); a text that fails as YAML or as the field's type is tried as a string.
-
-    Raises:
-        ConfigError: Unknown key, wrong type, bad YAML or a failing ``__post_init__`` check, naming
-            the file and line or the ``--set`` argument.
+    ``overrides`` are ``dotted.key=value`` strings, the value read as YAML (``[1,1]``, ``0.2``, ``null``,
+    ``{a: 1}``; a text that fails as YAML or as the field's type is tried as a string), and
+    :class:`Override` items, whose value is used as is; all applied in order. Raises ConfigError.
     """
-    _require_schema(schema)
     files = [files] if isinstance(files, (str, PurePath)) else files
-    overrides = [overrides] if isinstance(overrides, str) else overrides
-    root = _Section()
-    for path in files:
-        data = _read_yaml(path)
-        root.sources.append(str(path))
-        if data:
-            _merge_mapping(root, schema, data, _Source(str(path)), "")
-    for text in overrides:
-        root.sources.append(f"--set {text}")
-        _apply_override(root, schema, text)
-    return _build(schema, root, None, "")
+    overrides = [overrides] if isinstance(overrides, (str, Override)) else overrides
+    return _load(schema, ((read_yaml(path), _Source(str(path))) for path in files), overrides)
 
 
 def from_dict(schema: type[T], data: Mapping, source: str = "<dict>") -> T:
@@ -464,75 +361,6 @@ def from_dict(schema: type[T], data: Mapping, source: str = "<dict>") -> T:
 
     Keys left out keep their defaults; ``source`` names the mapping in error messages.
     """
-    _require_schema(schema)
     if not isinstance(data, Mapping):
         raise ConfigError(f"expected a mapping of keys to values, got {_show(data)}", source)
-    return _from_mapping(schema, data, _Source(source, has_lines=False))
-
-
-def _to_plain(value: Any, key: str) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_plain(getattr(value, f.name), _join(key, f.name))
-                for f in dataclasses.fields(value) if f.init}
-    if isinstance(value, Mapping):
-        return {k: _to_plain(v, _join(key, k)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_plain(v, f"{key}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, PurePath):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    kind = type(value).__name__
-    raise TypeError(f"'{key}' holds a value of type {kind!r}, which a YAML config cannot store")
-
-
-def to_dict(config: Any) -> dict[str, Any]:
-    """A config (dataclass instance) as a plain nested dict: lists not tuples, paths as strings."""
-    if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
-        raise TypeError(f"to_dict expects a dataclass instance, got {type(config).__name__}")
-    return _to_plain(config, "")
-
-
-def dump_yaml(config: Any, path: str | Path) -> None:
-    """Write a config (dataclass or mapping) as YAML that :func:`load_config` reads back as an equal one."""
-    data = to_dict(config) if dataclasses.is_dataclass(config) else _to_plain(dict(config), "")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # default_flow_style=None: sections as blocks, short lists of scalars inline (`epochs: [1, 1]`).
-    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=None, allow_unicode=True)
-    path.write_text(text, encoding="utf-8")
-
-
-def _flat_text(value: Any) -> Scalar:
-    if value is None:
-        return "null"
-    if isinstance(value, (bool, int, float, str)):
-        return value
-    # Lists (and empty mappings) as the YAML one would write after --set, e.g. '[1, 1, 1, 1]'.
-    return yaml.dump(value, Dumper=_Dumper, default_flow_style=True, width=float("inf")).strip()
-
-
-def flatten(config: Any, sep: str = ".") -> dict[str, Scalar]:
-    """A config or nested mapping as ``{'section.key': scalar}``, e.g. for TensorBoard's ``add_hparams``.
-
-    Args:
-        config: A dataclass instance or a nested mapping.
-        sep: Joins the keys of nested sections.
-
-    Lists become their YAML text (``'[1, 1]'``) and None becomes ``'null'``, since hparams take scalars only.
-    """
-    data = _to_plain(config, "")
-    if not isinstance(data, Mapping):
-        raise TypeError(f"flatten expects a dataclass instance or a mapping, got {type(config).__name__}")
-    flat: dict[str, Scalar] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, Mapping) and value:
-            for k, v in value.items():
-                walk(f"{prefix}{sep}{k}", v)
-        else:
-            flat[prefix] = _flat_text(value)
-
-    for k, v in data.items():
-        walk(str(k), v)
-    return flat
+    return _load(schema, [(data, _Source(source, has_lines=False))], ())

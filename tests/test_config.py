@@ -10,7 +10,7 @@ from typing import Literal, Optional
 import pytest
 import yaml
 
-from cer.config import ConfigError, dump_yaml, flatten, from_dict, load_config, to_dict
+from cer.config import ConfigError, Override, dump_yaml, flatten, from_dict, load_config, to_dict
 
 
 @dataclass
@@ -70,6 +70,32 @@ class Derived:
 
     def __post_init__(self):
         self.total = sum(self.epochs)
+
+
+@dataclass
+class Summed:
+    epochs: list[int] = field(default_factory=lambda: [1, 2])
+    total: int = field(init=False, default=0)  # a default that dacite alone would set again after __post_init__
+
+    def __post_init__(self):
+        self.total = sum(self.epochs)
+
+
+@dataclass
+class Clip:
+    length: int = 1
+    tasks: list[str] = field(default_factory=lambda: ["au"])
+
+    def __post_init__(self):
+        if self.length < 1:
+            raise ValueError(f"length must be >= 1, got {self.length}")
+
+
+@dataclass
+class Video:
+    epochs: int = 8
+    sequence: Clip = field(default_factory=Clip)
+    mixup: Mixup | None = None
 
 
 @dataclass
@@ -348,6 +374,51 @@ def test_derived_fields_are_neither_settable_nor_dumped():
     with pytest.raises(ConfigError, match="unknown key 'total' at the top level"):
         load_config(Derived, overrides=["total=3"])
     assert to_dict(Derived()) == {"epochs": [1, 2]}
+
+
+def test_derived_field_with_a_default_keeps_its_post_init_value():
+    assert load_config(Summed, overrides=["epochs=[3, 4]"]).total == 7
+    assert from_dict(Summed, {}).total == 3
+
+
+def test_errors_inside_values_name_the_item_and_its_line(write):
+    path = write("stages:\n  - {name: a, epochs: 1}\n  - name: 1\n")  # the first 1 is fine: the second is wrong
+    assert error_of([path]) == f"{path}:3: 'stages[1].name' expects str, got 1 (int)"
+    path = write("data:\n  weights:\n    au: 1\n    va: x\n")
+    assert error_of([path]) == f"{path}:4: 'data.weights.va' expects float, got 'x' (str)"
+
+
+def test_typed_overrides_land_as_given_in_order():
+    config = load_config(Video, overrides=[
+        "sequence.length=5", Override("sequence.length", 20, "--seq 20"),
+        Override("sequence.tasks", ("au", "v"), "--joint au,v"), Override("mixup", {"alpha": 1}, "--mixup 1"),
+    ])
+    assert config.sequence == Clip(length=20, tasks=["au", "v"]) and config.mixup == Mixup(alpha=1.0)
+    assert type(config.mixup.alpha) is float
+    assert load_config(Video, overrides=[Override("sequence.length", 20, "--seq 20"), "sequence.length=5"]) \
+        .sequence.length == 5
+    assert load_config(Video, overrides=[Override("mixup", None, "--no-mixup")]).mixup is None
+    assert load_config(Video, overrides=[Override("sequence", Clip(3), "--clip")]).sequence == Clip(3)
+
+
+@pytest.mark.parametrize("override, expected", [
+    (Override("sequence.length", "20", "--seq 20"), "--seq 20: 'sequence.length' expects int, got '20' (str)"),
+    (Override("sequence.length", True, "--seq"), "--seq: 'sequence.length' expects int, got True (bool)"),
+    # the value is not read as YAML
+    (Override("sequence.tasks", "[au]", "--joint [au]"),
+     "--joint [au]: 'sequence.tasks' expects list[str], got '[au]' (str)"),
+    (Override("sequence.tasks", ["au", 1], "--joint au,1"),
+     "--joint au,1: 'sequence.tasks[1]' expects str, got 1 (int)"),
+    (Override("sequence.lenght", 20, "--seq 20"),
+     "--seq 20: unknown key 'lenght' in section 'sequence' (did you mean 'length'?)"),
+    (Override("epochs.n", 2, "--epochs 2"), "--epochs 2: 'epochs' is a value, not a section: set it whole"),
+    (Override("sequence", 20, "--seq 20"), "--seq 20: 'sequence' is a section: give it a mapping of its keys"),
+    (Override("sequence.length", 0, "--seq 0"), "--seq 0: invalid section 'sequence': length must be >= 1, got 0"),
+])
+def test_typed_override_errors_name_the_option(override, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config(Video, overrides=[override])
+    assert str(info.value).startswith(expected)
 
 
 def test_to_dict_refuses_values_yaml_cannot_store():
