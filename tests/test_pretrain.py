@@ -7,6 +7,8 @@ import json
 import pytest
 import yaml
 
+from cer.checkpoints import complete_checkpoints, read_progress
+
 
 @pytest.fixture(scope="module")
 def pretrained(tiny_synth, tmp_path_factory):
@@ -29,7 +31,12 @@ def test_pretraining_lowers_the_reconstruction_loss_and_writes_an_encoder(pretra
     run_dir, metrics = pretrained
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
-    assert metrics["val_loss"] == pytest.approx(min(r["val_loss"] for r in rows[-1:]))
+    assert [r["epoch"] for r in rows] == [0, 1]
+    assert metrics["val_loss"] == pytest.approx(rows[-1]["val_loss"])  # run() returns the last epoch's evaluation
+    # best/ was exported at the epoch of the lowest validation loss (the first of equals), as the run recorded
+    best = min(rows, key=lambda r: r["val_loss"])
+    progress = read_progress(complete_checkpoints(run_dir / "checkpoints")[-1])
+    assert progress.best_epoch == best["epoch"] and progress.best_metric == pytest.approx(best["val_loss"])
     assert (run_dir / "best" / "encoder.safetensors").stat().st_size > 10_000
     meta = json.loads((run_dir / "best" / "model.json").read_text())
     assert meta["kind"] == "mae" and meta["architecture"]["mask_ratio"] == 0.75
