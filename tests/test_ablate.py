@@ -62,3 +62,52 @@ def test_ablate_runs_seed_major_skips_finished_runs_and_tabulates_them(two_confi
     markdown = (out / "ablation.md").read_text()
     assert "| two_stage | [1, 1] | [0.0, 1.0] |" in markdown and markdown.count("\n") == 4
     assert f"| 2 | {float(table['two_stage']['mean_f1']):.4f} ± {float(table['two_stage']['std_f1']):.4f} |" in markdown
+
+
+def test_overlays_reach_every_run_and_the_table_and_a_rerun_with_others_is_refused(two_configs, tmp_path):
+    overlay = tmp_path / "small_model.yaml"
+    overlay.write_text("model:\n  img_size: 16\nsynthesis:\n  ops: [mixup]\n")
+    out = tmp_path / "ablation"
+    args = [*map(str, two_configs), "--out", str(out), "--seeds", "1"]
+    result = CliRunner().invoke(ablate, [*args, "--overlay", str(overlay)])
+    assert result.exit_code == 0, result.output
+    for config in two_configs:
+        resolved = yaml.safe_load((out / config.stem / "seed0" / "config.yaml").read_text())
+        assert resolved["model"]["img_size"] == 16 and resolved["synthesis"]["ops"] == ["mixup"]
+        schedule = yaml.safe_load(config.read_text())["curriculum"]
+        assert {k: resolved["curriculum"][k] for k in schedule} == schedule  # each run keeps its own curriculum
+    with (out / "ablation.csv").open() as f:
+        assert [r["ops"] for r in csv.DictReader(f)] == ["mixup", "mixup"]  # the table shows what was run
+    recorded = json.loads((out / "ablation.json").read_text())
+    assert [o["path"] for o in recorded["overlays"]] == [str(overlay)] and recorded["overrides"] == []
+
+    refused = CliRunner().invoke(ablate, [*args[:-1], "2"])  # same OUT, no overlay
+    assert refused.exit_code == 2
+    assert f"--overlay {overlay}" in refused.output and "no --overlay and no --set" in refused.output
+    assert not (out / two_configs[0].stem / "seed1").exists()
+    overlay.write_text("model:\n  img_size: 32\n")  # the same file, edited: other settings too
+    assert CliRunner().invoke(ablate, [*args, "--overlay", str(overlay)]).exit_code == 2
+
+
+def test_a_config_without_a_curriculum_is_refused_with_a_pointer_to_overlay(tmp_path):
+    paper = Path(__file__).parent.parent / "curricula" / "overlays" / "paper_vit_b.yaml"
+    result = CliRunner().invoke(ablate, [str(paper), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "sets no 'curriculum:' section" in result.output and f"--overlay {paper}" in result.output
+    assert not (tmp_path / "out").exists()
+
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text("curriculum:\n  epochs: [1]\n  compound: [0.0]\n")
+    result = CliRunner().invoke(ablate, [str(schedule), "--overlay", str(schedule), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "sets 'curriculum:'" in result.output
+
+
+def test_shipped_curricula_are_curricula_and_load_with_the_paper_overlay():
+    from cer.compound.ablate import check_inputs, describe
+
+    root = Path(__file__).parent.parent / "curricula"
+    configs, paper = sorted(root.glob("*.yaml")), root / "overlays" / "paper_vit_b.yaml"
+    assert len(configs) == 8 and paper not in configs
+    check_inputs(configs, [paper])  # what README's `cer ablate curricula/*.yaml --overlay ...` runs
+    assert describe(root / "two_stage.yaml", [paper]) == {"epochs": "[5, 15]", "compound": "[0.0, 1.0]",
+                                                           "mode": "mix", "ops": "mixup+cutmix"}

@@ -189,6 +189,7 @@ def haar():
     return create_detector("haar")
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("detector", ["mtcnn", "haar"])
 def test_detectors_find_the_face_in_single_face_photos(detector, photos, request):
     found = request.getfixturevalue(detector).detect([photos[name] for name in SINGLE_FACES])
@@ -201,6 +202,7 @@ def test_detectors_find_the_face_in_single_face_photos(detector, photos, request
         assert all(b.iou(face) > 0.3 for b in boxes), f"{detector} on {name}: a box away from the face"
 
 
+@pytest.mark.network
 def test_mtcnn_finds_five_faces_in_a_group_and_none_in_a_landscape(mtcnn, photos):
     group, landscape = mtcnn.detect([photos["multi_face.jpg"], photos["free-mountain-vector-01.jpg"]])
     assert len(group) == 5 and landscape == []
@@ -210,6 +212,7 @@ def test_mtcnn_finds_five_faces_in_a_group_and_none_in_a_landscape(mtcnn, photos
     assert all(abs(a[0] - b[0]) > 50 for a, b in itertools.pairwise(centres)), "one face boxed twice"
 
 
+@pytest.mark.network
 def test_mtcnn_batched_equals_frame_by_frame(mtcnn, photos):
     images = [photos[name] for name in SINGLE_FACES] + [photos["multi_face.jpg"]]
     batched = mtcnn.detect(images)
@@ -220,6 +223,7 @@ def test_mtcnn_batched_equals_frame_by_frame(mtcnn, photos):
             np.testing.assert_allclose([a.x, a.y, a.w, a.h, a.score], [b.x, b.y, b.w, b.h, b.score], atol=1e-3)
 
 
+@pytest.mark.network
 def test_mtcnn_max_faces_keeps_the_best_scored(mtcnn, photos):
     (group,), (best,) = mtcnn.detect([photos["multi_face.jpg"]]), mtcnn.detect([photos["multi_face.jpg"]], max_faces=1)
     assert len(best) == 1 and best[0].score > 0.9 and max(best[0].iou(b) for b in group) > 0.7
@@ -227,6 +231,7 @@ def test_mtcnn_max_faces_keeps_the_best_scored(mtcnn, photos):
         mtcnn.detect([photos["multi_face.jpg"]], max_faces=0)
 
 
+@pytest.mark.network
 def test_mtcnn_follow_refits_a_moved_box_and_drops_one_without_a_face(mtcnn, photos):
     images = [photos[name] for name in SINGLE_FACES]
     found = [boxes[0] for boxes in mtcnn.detect(images)]
@@ -246,6 +251,7 @@ def video_frames(name: str, step: int) -> list[np.ndarray]:
     return [f.image for f in iter_frames(Source("video", path, path.stem)) if (f.index - 1) % step == 0]
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("detector", ["mtcnn", "haar"])
 def test_no_face_video_gives_no_boxes(detector, request):
     frames = video_frames("no_face.mp4", step=4)
@@ -254,6 +260,7 @@ def test_no_face_video_gives_no_boxes(detector, request):
     assert with_boxes <= 0.1 * len(frames), f"{detector}: boxes on {with_boxes} of {len(frames)} no-face frames"
 
 
+@pytest.mark.network
 def test_mtcnn_follows_a_face_that_leaves_the_hevc_video(mtcnn):
     # face_noface.mov: a man talking, then a cut to a cartoon title without faces.
     frames = video_frames("face_noface.mov", step=8)
@@ -265,13 +272,9 @@ def test_mtcnn_follows_a_face_that_leaves_the_hevc_video(mtcnn):
 
 
 @pytest.fixture(scope="module")
-def synthetic_frames(tmp_path_factory) -> tuple[list[np.ndarray], list[Box]]:
+def synthetic_frames(tiny_synth) -> tuple[list[np.ndarray], list[Box]]:
     """Every frame of the tiny synthetic C-EXPR-DB (3 videos, 90 frames), with its face box."""
-    from cer.synth.generate import generate
-
-    root = tmp_path_factory.mktemp("synth")
-    generate(root, layout="c-expr-db", scale="tiny", seed=0)
-    layout = root / "c-expr-db"
+    layout = tiny_synth / "c-expr-db"
     with (layout / "face_boxes.csv").open() as file:
         truth = {row["image_location"]: Box(*(float(row[k]) for k in "xywh"), 1.0) for row in csv.DictReader(file)}
     frames, boxes = [], []

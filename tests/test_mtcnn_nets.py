@@ -53,6 +53,7 @@ def test_a_weight_list_of_the_wrong_shape_is_refused(net):
         module.load_keras(arrays[:-1])
 
 
+@pytest.mark.network
 def test_mtcnn_finds_the_face_in_single_face_jpg():
     path = Path(pyfeat_test_data()) / "single_face.jpg"
     image = next(iter_frames(Source("image", path, path.stem))).image

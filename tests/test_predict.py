@@ -240,6 +240,7 @@ def decoded_frames(video: Path) -> int:
         return sum(1 for _ in container.decode(video=0))
 
 
+@pytest.mark.network
 def test_real_faces_every_frame_gets_a_row_and_faces_are_found(pyfeat):
     data, result, _ = pyfeat
     rows = [r for r in result if r["video"] == "single_face"]
@@ -250,6 +251,7 @@ def test_real_faces_every_frame_gets_a_row_and_faces_are_found(pyfeat):
     assert all(200 < r["x"] + r["w"] / 2 < 440 and r["y"] + r["h"] / 2 < 200 for r in found)
 
 
+@pytest.mark.network
 def test_real_video_without_a_face_yields_rows_without_success(pyfeat):
     data, result, out = pyfeat
     rows = [r for r in result if r["video"] == "no_face"]
@@ -261,6 +263,7 @@ def test_real_video_without_a_face_yields_rows_without_success(pyfeat):
                       "free-mountain-vector-01": "no_face"}
 
 
+@pytest.mark.network
 def test_real_hevc_video_cut_from_a_face_to_none(pyfeat):
     data, result, _ = pyfeat
     seen = "".join(str(r["success"]) for r in result if r["video"] == "face_noface")
@@ -270,6 +273,7 @@ def test_real_hevc_video_cut_from_a_face_to_none(pyfeat):
     assert cut > 50 and seen == "1" * cut + "0" * (len(seen) - cut) and len(seen) - cut > 50
 
 
+@pytest.mark.network
 def test_real_photos(pyfeat, model_run, tmp_path):
     data, result, _ = pyfeat
     assert [r["success"] for r in result if r["video"] == "free-mountain-vector-01"] == [0]

@@ -48,11 +48,9 @@ MTL_HEADER = ["image", "valence", "arousal", "expression", *AU_HEADER]
 
 
 @pytest.fixture(scope="session")
-def tiny(tmp_path_factory) -> tuple[Path, dict]:
-    """All three layouts at the tiny scale, seed 0, on two worker processes."""
-    root = tmp_path_factory.mktemp("synth") / "data"
-    infos = generate(root, layout="all", seed=0, scale="tiny", workers=2)
-    return root, infos
+def tiny(tiny_synth_render) -> tuple[Path, dict]:
+    """All three layouts at the tiny scale, seed 0, on two worker processes (the session's one render)."""
+    return tiny_synth_render
 
 
 def tree_digest(root: Path) -> str:

@@ -70,7 +70,8 @@ def test_run_folder_holds_what_a_researcher_needs(reference_run, tiny_synth):
     resolved = yaml.safe_load((out / "config.yaml").read_text())
     assert resolved["curriculum"]["epochs"] == EPOCHS and resolved["model"]["img_size"] == 32
     meta = json.loads((out / "best" / "model.json").read_text())
-    assert meta["kind"] == "ce" and meta["architecture"]["name"] == "vit_face_tiny" and meta["constrain"] == "c-expr" and len(meta["classes"]) == 6
+    assert meta["kind"] == "ce" and meta["architecture"]["name"] == "vit_face_tiny"
+    assert meta["constrain"] == "c-expr" and len(meta["classes"]) == 6
     for png in ("confusion.png", "per_class_f1.png", "curriculum.png"):
         assert (out / "report" / png).stat().st_size > 1000
     final = json.loads((out / "report" / "final_metrics.json").read_text())
@@ -118,7 +119,8 @@ def test_sigkill_then_resume_auto_matches_uninterrupted(reference_run, config, t
     assert len(rows(out)) < len(EPOCHS)
     subprocess.run(cmd + ["--resume", "auto"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     a, b = rows(reference_run[0]), rows(out)
-    assert [r["epoch"] for r in b] == [0, 1, 2] and len(a) == len(b)
+    assert len(a) == len(b) == len(EPOCHS)  # zip below must not pass on a short log
+    assert [r["epoch"] for r in b] == [0, 1, 2]
     for ra, rb in zip(a, b):
         assert ra["train_loss"] == rb["train_loss"] and ra["val_f1"] == rb["val_f1"]
 
@@ -158,16 +160,16 @@ def test_config_errors_name_the_key_and_suggest(tmp_path):
         load_config(CEConfig, [bad])
     with pytest.raises(ConfigError, match=r"2 stages in 'epochs' \[1, 2\] but 4 proportions in 'compound'"):
         load_config(CEConfig, overrides=["curriculum.epochs=[1,2]"])
-    # the phrases of the check itself, not the echoed override (which holds 'mix' too)
-    with pytest.raises(ConfigError, match=r"'curriculum.mode' expects one of 'mix', 'pool', got 'mixed' .*"
-                                          r"did you mean 'mix'"):
+    # the check's own words: the echoed override "--set curriculum.mode=mixed" holds "mix" too
+    with pytest.raises(ConfigError, match=r"'curriculum\.mode' expects one of 'mix', 'pool', got 'mixed' "
+                                          r"\(str\) \(did you mean 'mix'\?\)"):
         load_config(CEConfig, overrides=["curriculum.mode=mixed"])
 
 
 def test_shipped_curricula_load():
     root = Path(__file__).parent.parent / "curricula"
     files = sorted(root.glob("*.yaml"))
-    assert len(files) >= 9
+    assert len(files) >= 8  # the overlays (curricula/overlays/) are tested in test_ablate
     for f in files:
         cfg = load_config(CEConfig, [f])
         assert len(cfg.curriculum.epochs) == len(cfg.curriculum.compound)

@@ -222,6 +222,7 @@ def test_unreadable_still_image_raises(tmp_path):
 # --- real videos ------------------------------------------------------------------------------------
 
 
+@pytest.mark.network
 def test_real_videos_decode_to_their_frame_count():
     data = pyfeat_test_data()
     # face_noface.mov is HEVC from a phone; no_face.mp4 lists 98 frames of which an edit list drops 3.

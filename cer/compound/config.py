@@ -2,7 +2,7 @@
 synthetic faces on a CPU; ``curricula/*.yaml`` hold only what differs.
 
 The values of paper 002 where the defaults differ for the CPU run: ViT-B/16 MAE at 224 px,
-lr 1e-5 (``curricula/paper_vit_b.yaml`` sets them).
+lr 1e-5 (``curricula/overlays/paper_vit_b.yaml`` sets them).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class AugmentConfig:
     # Stage-1 augmentation of each face. The defaults suit the compact ViT trained from scratch in a
     # few minutes: measured on the synthetic faces (975 faces, batch 32, 240 steps), flips alone let
     # it leave the label prior within ~100 steps, while random resized crops with colour jitter kept
-    # it there for all 240. curricula/paper_vit_b.yaml turns on the pipeline of 002 (sec. 3.3).
+    # it there for all 240. curricula/overlays/paper_vit_b.yaml turns on the pipeline of 002 (sec. 3.3).
     hflip: float = 0.5
     color_jitter: float = 0.0      # brightness/contrast/saturation strength; 002-style runs: 0.4
     crop_scale: tuple[float, float] = (1.0, 1.0)  # random resized crop area; (1, 1): none; 002-style: (0.8, 1)
