@@ -77,9 +77,9 @@ class MTLTask:
                                        for e in extractors])
         self.last_scores: dict[str, Any] = {}
         log.info(f"data: {len(self.train_set)} training frames in {len(self.train_windows)} sequences of {self.seq} "
-              f"(stride {self.stride}), {len(self.val_set) if self.val_set else 0} validation frames; "
-              f"tasks {','.join(self.tasks)}; fused: {', '.join(map(str, self.fuse_folders)) or 'none'}"
-              f"{' (live)' if cfg.fuse.live and extractors else ''}")
+                 f"(stride {self.stride}), {len(self.val_set) if self.val_set else 0} validation frames; "
+                 f"tasks {','.join(self.tasks)}; fused: {', '.join(map(str, self.fuse_folders)) or 'none'}"
+                 f"{' (live)' if cfg.fuse.live and extractors else ''}")
 
     # --- data -----------------------------------------------------------------------------------
 

@@ -92,7 +92,7 @@ class CompoundTask:
         self.counts = self._sampler(0, 1)  # what each epoch holds, for the log
         self.val_set = self._read_val(cfg.data.val, size) if cfg.data.val is not None else None
         log.info(f"data: {len(singles)} single-expression faces, {len(compounds)} real compound faces, "
-              f"{len(self.val_set) if self.val_set else 0} validation faces ({self.cset.name})")
+                 f"{len(self.val_set) if self.val_set else 0} validation faces ({self.cset.name})")
 
     # --- data -----------------------------------------------------------------------------------
 
