@@ -56,16 +56,18 @@ class Task(Protocol):
     def train_data(self, rank: int, world_size: int) -> TrainData:
         """This rank's training data; its sampler must give every rank the same count."""
 
-    def val_data(self) -> EvalData | None:
-        """The validation set, or None."""
+    def val_data(self) -> EvalData | dict[str, EvalData] | None:
+        """The validation set, several named ones (e.g. CE's compound and basic faces), or None."""
 
     def training_step(self, model: nn.Module, batch: Any, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """Forward and loss: ``{"loss": total, "<part>_loss": ...}``; ``generator`` seeds any on-device
         randomness (e.g. compound synthesis) so a run is reproducible."""
 
-    def evaluate(self, model: nn.Module, loader: Iterable[Any], accelerator: Any) -> dict[str, Any]:
-        """Validation metrics (scalars are logged; other values, e.g. a confusion matrix, go to the
-        report). Use ``accelerator.gather_for_metrics`` so each sample counts once."""
+    def evaluate(self, model: nn.Module, loader: Iterable[Any] | dict[str, Iterable[Any]],
+                 accelerator: Any) -> dict[str, Any]:
+        """Validation metrics over the loader of ``val_data`` (a dict of loaders by the same names if
+        it gave several). Scalars are logged; other values, e.g. a confusion matrix, go to the
+        report. Use ``accelerator.gather_for_metrics`` so each sample counts once."""
 
     def epoch_info(self, epoch: int) -> dict[str, Any]:
         """What to log about the epoch besides losses and metrics (e.g. curriculum stage)."""

@@ -113,7 +113,11 @@ class Trainer:
         workers = self.loop.loader_workers()
         self.train_loader = data_loader(self.train_data, workers)
         val = self.task.val_data()
-        self.val_loader = acc.prepare(data_loader(val, workers)) if val is not None else None
+        # one loader, or one per named validation set (the task's evaluate gets the same shape)
+        if isinstance(val, dict):
+            self.val_loader = {name: acc.prepare(data_loader(v, workers)) for name, v in val.items()} or None
+        else:
+            self.val_loader = acc.prepare(data_loader(val, workers)) if val is not None else None
         self.ema = None
         if self.loop.ema:
             from timm.utils import ModelEmaV3

@@ -24,8 +24,8 @@ def tiny_curriculum(folder: Path, raf: Path, name: str, compound: list[float]) -
     return path
 
 
-def final_f1(run_dir: Path) -> float:
-    return json.loads((run_dir / "report" / "final_metrics.json").read_text())["val_f1"]
+def final_f1(run_dir: Path, key: str = "val_f1") -> float:
+    return json.loads((run_dir / "report" / "final_metrics.json").read_text())[key]
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +59,14 @@ def test_ablate_runs_seed_major_skips_finished_runs_and_tabulates_them(two_confi
         assert row["runs"] == "2" and row["per_seed"] == " ".join(f"{s:.4f}" for s in scores)
         assert float(row["mean_f1"]) == pytest.approx(statistics.mean(scores))
         assert float(row["std_f1"]) == pytest.approx(statistics.stdev(scores))
+        basic = [final_f1(out / config.stem / f"seed{seed}", "basic_f1") for seed in (0, 1)]
+        assert float(row["basic_mean_f1"]) == pytest.approx(statistics.mean(basic))
+        assert float(row["basic_std_f1"]) == pytest.approx(statistics.stdev(basic))
     markdown = (out / "ablation.md").read_text()
     assert "| two_stage | [1, 1] | [0.0, 1.0] |" in markdown and markdown.count("\n") == 4
-    assert f"| 2 | {float(table['two_stage']['mean_f1']):.4f} ± {float(table['two_stage']['std_f1']):.4f} |" in markdown
+    two = table["two_stage"]
+    assert (f"| 2 | {float(two['mean_f1']):.4f} ± {float(two['std_f1']):.4f} | {two['per_seed']} | "
+            f"{float(two['basic_mean_f1']):.4f} ± {float(two['basic_std_f1']):.4f} |") in markdown
 
 
 def test_overlays_reach_every_run_and_the_table_and_a_rerun_with_others_is_refused(two_configs, tmp_path):

@@ -16,7 +16,7 @@ from tiny_ce import tiny_ce_config
 
 from cer.compound.config import CEConfig
 from cer.config import ConfigError, load_config
-from cer.taxonomy import C_EXPR
+from cer.taxonomy import C_EXPR, CE_BASIC
 
 EPOCHS, COMPOUND = [1, 1, 1], [0.0, 0.5, 1.0]
 
@@ -42,6 +42,15 @@ def val_faces(raf: Path) -> int:
                and RAF_COMPOUND.classes[int(ln.split()[1]) - 1].lower() in names)
 
 
+def basic_test_faces(raf: Path) -> int:
+    """Faces of the basic test split labelled with one of the 6 CE basic expressions (neutral is not)."""
+    from cer.taxonomy import RAF_BASIC
+
+    lines = (raf / "basic" / "EmoLabel" / "list_patition_label.txt").read_text().split("\n")
+    return sum(1 for ln in lines if ln.startswith("test")
+               and RAF_BASIC.classes[int(ln.split()[1]) - 1].lower() != "neutral")
+
+
 @pytest.fixture(scope="module")
 def config(tiny_synth, tmp_path_factory):
     return write_config(tmp_path_factory.mktemp("cfg"), tiny_synth / "raf-db")
@@ -65,14 +74,16 @@ def test_run_folder_holds_what_a_researcher_needs(reference_run, tiny_synth):
     assert history[0]["n_real"] + history[0]["n_mixup"] + history[0]["n_cutmix"] == 0
     assert history[2]["n_single"] == 0 and history[2]["n_mixup"] > 0 and history[2]["n_cutmix"] > 0
     for r in history:
-        assert {"train_loss", "val_f1", "lr", "seconds"} <= set(r) and 0 <= r["val_f1"] <= 1
+        assert {"train_loss", "val_f1", "basic_f1", "lr", "seconds"} <= set(r) and 0 <= r["val_f1"] <= 1
+        assert 0 <= r["basic_f1"] <= 1 and {f"basic_f1/{c}" for c in CE_BASIC.classes} <= set(r)
     assert metrics["val_count"] == val_faces(tiny_synth / "raf-db")
+    assert metrics["basic_count"] == basic_test_faces(tiny_synth / "raf-db")
     resolved = yaml.safe_load((out / "config.yaml").read_text())
     assert resolved["curriculum"]["epochs"] == EPOCHS and resolved["model"]["img_size"] == 32
     meta = json.loads((out / "best" / "model.json").read_text())
     assert meta["kind"] == "ce" and meta["architecture"]["name"] == "vit_face_tiny"
     assert meta["constrain"] == "c-expr" and len(meta["classes"]) == 6
-    for png in ("confusion.png", "per_class_f1.png", "curriculum.png"):
+    for png in ("confusion.png", "per_class_f1.png", "basic_per_class_f1.png", "curriculum.png"):
         assert (out / "report" / png).stat().st_size > 1000
     final = json.loads((out / "report" / "final_metrics.json").read_text())
     assert final["val_f1"] == pytest.approx(metrics["val_f1"])
@@ -151,6 +162,7 @@ def test_torchrun_two_processes_gathers_exactly_the_validation_set(config, tiny_
     final = json.loads((out / "report" / "final_metrics.json").read_text())
     assert final["val_count"] == val_faces(tiny_synth / "raf-db")  # odd sizes: no padded duplicates
     assert sum(sum(r) for r in final["confusion"]) == final["val_count"]
+    assert final["basic_count"] == basic_test_faces(tiny_synth / "raf-db")
 
 
 def test_config_errors_name_the_key_and_suggest(tmp_path):
@@ -174,3 +186,14 @@ def test_shipped_curricula_load():
         cfg = load_config(CEConfig, [f])
         assert len(cfg.curriculum.epochs) == len(cfg.curriculum.compound)
     assert load_config(CEConfig, [root / "four_stage.yaml"]).curriculum.epochs == [5, 5, 3, 3]
+
+
+def test_held_out_basic_faces_follow_the_single_source_or_are_off():
+    from cer.data.source import DataSource
+
+    real = CEConfig()
+    real.data.single = [DataSource("raf-db-basic", "/data/RAF-DB/basic", {"split": "train"})]
+    assert real.data.resolved_basic_val() == DataSource("raf-db-basic", "/data/RAF-DB/basic", {"split": "test"})
+    assert CEConfig().data.resolved_basic_val().path is None  # the built-in synthetic faces
+    off = load_config(CEConfig, [], ["data.basic_val=null"])
+    assert off.data.resolved_basic_val() is None

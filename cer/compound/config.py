@@ -35,11 +35,24 @@ class DataConfig(ImageDataConfig):
     # compound validation set, evaluated with constrained inference over `constrain`
     val: DataSource | None = field(
         default_factory=lambda: DataSource("raf-db-compound", None, {"split": "test"}))
+    # held-out single-expression faces, scored each epoch over the 6 basic classes (argmax) beside the
+    # compound F1: whether the model knows the expressions it composes (null: not scored). Without a
+    # path it reads the path of the first single source of the same reader (so a config pointing
+    # `single` at a real RAF-DB scores its test split), else the built-in synthetic faces.
+    basic_val: DataSource | None = field(
+        default_factory=lambda: DataSource("raf-db-basic", None, {"split": "test"}))
     constrain: str = "c-expr"      # constraint set (name or YAML file) of evaluation and pair synthesis
     # context `cer predict` adds around a detector's face box so that its crops are framed as the
     # training faces are (stored in model.json); null: 0.1 when every source is the built-in
     # synthetic data (measured, see SYNTHETIC_FACE_MARGIN), else 0.25
     face_margin: float | None = None
+
+    def resolved_basic_val(self) -> DataSource | None:
+        source = self.basic_val
+        if source is None or source.path is not None:
+            return source
+        same = next((s for s in self.single if s.reader == source.reader and s.path is not None), None)
+        return DataSource(source.reader, same.path, dict(source.options)) if same else source
 
     def resolved_face_margin(self) -> float:
         if self.face_margin is not None:

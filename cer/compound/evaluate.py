@@ -33,6 +33,13 @@ def classification_report(targets: np.ndarray, preds: np.ndarray, names: tuple[s
     }
 
 
+def basic_metrics(report: dict[str, Any]) -> dict[str, Any]:
+    """A :func:`classification_report` of the basic classes under ``basic_`` names (``basic_f1``,
+    ``basic_f1/<class>``, ``basic_confusion``), to sit beside the compound ``val_*`` metrics."""
+    return {("basic_" + k.removeprefix("val_")) if k.startswith("val_") else f"basic_{k}": v
+            for k, v in report.items()}
+
+
 @torch.no_grad()
 def evaluate_compound(model: nn.Module, loader: Iterable, cset: ConstraintSet, mean, std,
                       gather: Callable = lambda x: x, device: torch.device | str = "cpu") -> dict[str, Any]:

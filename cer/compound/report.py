@@ -25,7 +25,10 @@ def plot_curriculum(history: list[dict[str, Any]], path: Path) -> None:
     ax.step(epochs, [r.get("compound_fraction", 0) for r in history], where="mid", color="gray",
             label="compound fraction")
     if any("val_f1" in r for r in history):
-        ax.plot(epochs, [r.get("val_f1", np.nan) for r in history], "o-", color="#C44E52", label="val macro F1")
+        ax.plot(epochs, [r.get("val_f1", np.nan) for r in history], "o-", color="#C44E52", label="compound macro F1")
+    if any("basic_f1" in r for r in history):
+        ax.plot(epochs, [r.get("basic_f1", np.nan) for r in history], "^-", color="#55A868",
+                label="held-out basic macro F1")
     ax.set_ylim(0, 1.08)
     ax.set_xlabel("epoch")
     ax2 = ax.twinx()
@@ -42,7 +45,8 @@ def plot_curriculum(history: list[dict[str, Any]], path: Path) -> None:
 
 
 def write_report(folder: Path, history: list[dict[str, Any]], last_eval: dict[str, Any]) -> None:
-    """confusion.png, per_class_f1.png, curriculum.png and final_metrics.json into ``folder``."""
+    """confusion.png, per_class_f1.png (and their basic_* twins for the held-out basic faces),
+    curriculum.png and final_metrics.json into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     if history:
         plot_curriculum(history, folder / "curriculum.png")
@@ -51,6 +55,11 @@ def write_report(folder: Path, history: list[dict[str, Any]], last_eval: dict[st
         plot_confusion(last_eval["confusion"], names, folder / "confusion.png")
         per_class = {n: last_eval[f"val_f1/{n}"] for n in names}
         plot_per_class_f1(per_class, folder / "per_class_f1.png", last_eval.get("val_f1"))
+    if "basic_confusion" in last_eval:
+        names = last_eval["basic_class_names"]
+        plot_confusion(last_eval["basic_confusion"], names, folder / "basic_confusion.png")
+        plot_per_class_f1({n: last_eval[f"basic_f1/{n}"] for n in names}, folder / "basic_per_class_f1.png",
+                          last_eval.get("basic_f1"))
     scalars = {k: v for k, v in last_eval.items() if isinstance(v, (int, float))}
     if "confusion" in last_eval:
         scalars["confusion"] = np.asarray(last_eval["confusion"]).tolist()

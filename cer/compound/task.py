@@ -18,7 +18,7 @@ from augment.pipelines import train_pipeline
 from cer.compound.config import CEConfig
 from cer.compound.curriculum import CurriculumSampler
 from cer.compound.data import CurriculumDataset, LabelledImages, collate_recipes, compound_targets
-from cer.compound.evaluate import evaluate_compound
+from cer.compound.evaluate import basic_metrics, evaluate_compound
 from cer.config import to_dict
 from cer.data.image_bank import ImageBank
 from cer.data.record import FaceRecord
@@ -27,12 +27,13 @@ from cer.models.backbone import VIT_MEAN, VIT_STD, normalise
 from cer.models.trained import save_classifier
 from cer.synth.sources import read_data
 from cer.task import EvalData, TrainData
-from cer.taxonomy import CE_BASIC, constraint_set
+from cer.taxonomy import CE_BASIC, ConstraintSet, constraint_set
 
 log = logging.getLogger("cer.compound")
 
 _OPS = {"mixup": MIXUP, "cutmix": CUTMIX}
 MEAN, STD = VIT_MEAN, VIT_STD
+BASIC = constraint_set("basic")  # the 6 basic expressions as classes, for the held-out basic faces
 
 
 def balanced_mse_loss(probs: torch.Tensor, targets: torch.Tensor, noise_var: float) -> torch.Tensor:
@@ -90,9 +91,12 @@ class CompoundTask:
         self.synthesizer = CompoundSynthesizer(mixup_alpha=syn.mixup_alpha, mixup_weight=syn.mixup_weight,
                                                cutmix_mode=syn.cutmix_mode, cutmix_alpha=syn.cutmix_alpha)
         self.counts = self._sampler(0, 1)  # what each epoch holds, for the log
-        self.val_set = self._read_val(cfg.data.val, size) if cfg.data.val is not None else None
+        self.val_set = self._read_val(cfg.data.val, self.cset, size) if cfg.data.val is not None else None
+        basic_val = cfg.data.resolved_basic_val()
+        self.basic_val_set = self._read_val(basic_val, BASIC, size) if basic_val is not None else None
         log.info(f"data: {len(singles)} single-expression faces, {len(compounds)} real compound faces, "
-                 f"{len(self.val_set) if self.val_set else 0} validation faces ({self.cset.name})")
+                 f"{len(self.val_set) if self.val_set else 0} validation faces ({self.cset.name}), "
+                 f"{len(self.basic_val_set) if self.basic_val_set else 0} held-out basic faces")
 
     # --- data -----------------------------------------------------------------------------------
 
@@ -108,14 +112,16 @@ class CompoundTask:
         return (singles, single_labels, extra_compounds + compounds,
                 np.concatenate([extra_labels, compound_labels]))
 
-    def _read_val(self, source: DataSource, size: int) -> LabelledImages:
-        records, targets, dropped = compound_targets(self._read(source), self.cset)
-        if dropped:
-            log.warning("validation: %d faces whose label is not a class of %s were left out", dropped, self.cset.name)
+    def _read_val(self, source: DataSource, cset: ConstraintSet, size: int) -> LabelledImages:
+        records, targets, dropped = compound_targets(self._read(source), cset)
+        # neutral faces of a basic set are expected to drop out of the 6 basic classes
+        if dropped and cset is not BASIC:
+            log.warning("validation: %d faces whose label is not a class of %s were left out", dropped, cset.name)
         if not records:
             raise ValueError(f"the validation set {source.reader} {source.path or '(synthetic)'} has no face "
-                             f"labelled with a class of {self.cset.name}")
-        return LabelledImages(ImageBank(records, size, self.cfg.data.cache_images, "validation faces"), targets)
+                             f"labelled with a class of {cset.name}")
+        return LabelledImages(ImageBank(records, size, self.cfg.data.cache_images, f"{cset.name} validation faces"),
+                              targets)
 
     def _sampler(self, rank: int, world: int) -> CurriculumSampler:
         c = self.cfg
@@ -131,8 +137,9 @@ class CompoundTask:
     def train_data(self, rank: int, world_size: int) -> TrainData:
         return TrainData(self.dataset, self._sampler(rank, world_size), self.cfg.optim.batch_size, collate_recipes)
 
-    def val_data(self) -> EvalData | None:
-        return EvalData(self.val_set, self.cfg.optim.batch_size * 2) if self.val_set is not None else None
+    def val_data(self) -> dict[str, EvalData]:
+        sets = {"compound": self.val_set, "basic": self.basic_val_set}
+        return {name: EvalData(s, self.cfg.optim.batch_size * 2) for name, s in sets.items() if s is not None}
 
     def epoch_info(self, epoch: int) -> dict[str, Any]:
         counts = self.counts.global_counts(epoch)  # the whole epoch's, over all processes
@@ -167,9 +174,16 @@ class CompoundTask:
         loss = balanced_mse_loss(torch.sigmoid(logits.float()), y, self.cfg.model.bmse_noise)
         return {"loss": loss, "bmse_loss": loss.detach()}
 
-    def evaluate(self, model: nn.Module, loader: Any, accelerator: Any) -> dict[str, Any]:
-        return evaluate_compound(model, loader, self.cset, MEAN, STD, accelerator.gather_for_metrics,
-                                 accelerator.device)
+    def evaluate(self, model: nn.Module, loaders: dict[str, Any], accelerator: Any) -> dict[str, Any]:
+        """Compound metrics as ``val_*`` (``val_f1`` picks the best epoch), held-out basic ones as ``basic_*``."""
+        def run(name: str, cset: ConstraintSet) -> dict[str, Any]:
+            return evaluate_compound(model, loaders[name], cset, MEAN, STD, accelerator.gather_for_metrics,
+                                     accelerator.device)
+
+        result = run("compound", self.cset) if "compound" in loaders else {}
+        if "basic" in loaders:
+            result.update(basic_metrics(run("basic", BASIC)))
+        return result
 
     def export(self, model: nn.Module, folder: Path) -> None:
         m = self.cfg.model

@@ -21,6 +21,7 @@ def run(configs: Sequence[str], overrides: Sequence[str] = (), output: str | Non
     from cer.compound.config import CEConfig
     from cer.compound.task import CompoundTask
     from cer.launch import launch, process_state
+    from cer.taxonomy import CE_BASIC
 
     task, run_dir, metrics = launch(CEConfig, CompoundTask, configs, overrides, output, resume)
     if process_state().is_main_process and "val_f1" in metrics:
@@ -30,6 +31,9 @@ def run(configs: Sequence[str], overrides: Sequence[str] = (), output: str | Non
         print(f"validation macro F1 ({task.cset.name}, {len(task.cset)} classes, "
               f"{metrics['val_count']} faces): {metrics['val_f1']:.4f} at the last epoch"
               + (f", {best['val_f1']:.4f} at epoch {best['epoch'] + 1} (kept in best/)" if best else ""), flush=True)
+        if "basic_f1" in metrics:
+            print(f"held-out basic faces: macro F1 {metrics['basic_f1']:.4f} over the {len(CE_BASIC)} basic "
+                  f"expressions ({metrics['basic_count']} faces) at the last epoch", flush=True)
         print(f"run folder: {run_dir}", flush=True)
     return metrics
 
