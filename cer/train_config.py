@@ -14,6 +14,11 @@ class OptimConfig:
     # holds the paper's values: batch 96, lr 1e-5 for fine-tuning an MAE ViT-B). Measured on the
     # synthetic faces (batch 64, constant lr): vit_face_tiny stays at the label prior for all of 150
     # steps at lr 1e-3, and leaves it after ~100 at 3e-4.
+    # adamw (002); sgd; sam: sharpness-aware minimisation around `sam_base` (004: SAM, rho 0.05)
+    name: Literal["adamw", "sgd", "sam"] = "adamw"
+    sam_base: Literal["adamw", "sgd"] = "sgd"  # the optimiser SAM steps with (SAM paper and 004: SGD)
+    sam_rho: float = 0.05          # SAM's neighbourhood radius
+    momentum: float = 0.9          # SGD's (plain and under SAM)
     batch_size: int = 64           # per process (CE sets 32); paper 002: 96
     lr: float = 3e-4               # peak lr; paper 002: 1e-5 (fine-tuning)
     min_lr: float = 1e-6           # end of the cosine
@@ -23,6 +28,17 @@ class OptimConfig:
     layer_decay: float | None = None  # layer-wise lr decay (MAE fine-tuning uses 0.65-0.75)
     clip_grad: float | None = 1.0  # max gradient norm; null = no clipping
     accumulate: int = 1            # micro-batches per optimiser step
+
+    def __post_init__(self) -> None:
+        if self.name == "sam" and self.accumulate != 1:
+            raise ValueError("optim.name=sam takes its two passes on one batch: set optim.accumulate=1 "
+                             "(raise optim.batch_size or the processes instead)")
+        if self.name == "sam" and self.sam_rho <= 0:
+            raise ValueError(f"optim.sam_rho must be > 0, got {self.sam_rho}")
+
+    def base_optimizer(self) -> str:
+        """The optimiser that applies the gradients: ``name``, or SAM's ``sam_base``."""
+        return self.sam_base if self.name == "sam" else self.name
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """The one training loop, for every task (CE, MTL, MAE pretraining).
 
-It owns what is the same for all of them: accelerate (devices, processes, precision), AdamW with
-optional layer-wise lr decay, the per-step warmup + cosine schedule, gradient accumulation and
-clipping, EMA, ``torch.compile``, evaluation, best-model export, checkpoints and resume, the
-metrics log and the progress bar. A :class:`cer.task.Task` owns everything else.
+It owns what is the same for all of them: accelerate (devices, processes, precision), AdamW or SGD
+(either under SAM, ``cer.sam``) with optional layer-wise lr decay, the per-step warmup + cosine
+schedule, gradient accumulation and clipping, EMA, ``torch.compile``, evaluation, best-model
+export, checkpoints and resume, the metrics log and the progress bar. A :class:`cer.task.Task` owns everything else.
 
 Determinism: every epoch starts by seeding all RNGs from (seed, epoch, rank), and on-device
 randomness gets a generator seeded from (seed, step), so an epoch's numbers do not depend on what
@@ -32,6 +32,7 @@ from cer.checkpoints import (
     save_checkpoint,
 )
 from cer.run_log import RunLog, improves
+from cer.sam import SharpnessAwarePerturbation, batchnorm_stats_frozen
 from cer.schedule import warmup_cosine
 from cer.task import Task, data_loader
 from cer.train_config import LoopConfig, OptimConfig
@@ -87,7 +88,11 @@ class Trainer:
         # Gradient accumulation is done by hand (see `_train_epoch`): accelerate's `accumulate`
         # finds epoch ends through a prepared DataLoader, and ours must stay unprepared because the
         # task's sampler shards across processes itself.
-        self.accelerator = Accelerator(cpu=cpu_only(), mixed_precision=resolve_precision(loop.precision))
+        precision = resolve_precision(loop.precision)
+        if optim.name == "sam" and precision == "fp16":
+            # fp16's loss scaler unscales gradients once per step; SAM needs them unscaled twice
+            raise ValueError("optim.name=sam does not run with train.precision=fp16: use bf16 or no")
+        self.accelerator = Accelerator(cpu=cpu_only(), mixed_precision=precision)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.is_main = self.accelerator.is_main_process
         self.run_log = RunLog(self.run_dir, enabled=self.is_main)
@@ -102,10 +107,14 @@ class Trainer:
         model = self.task.build_model()
         if self.loop.channels_last:
             model = model.to(memory_format=torch.channels_last)
+        base = self.optim.base_optimizer()
+        # timm's "momentum" is plain heavy-ball SGD (its "sgd" would be Nesterov's)
+        extra = {"betas": tuple(self.optim.betas)} if base == "adamw" else {"momentum": self.optim.momentum}
         optimizer = timm.optim.create_optimizer_v2(
-            model, "adamw", lr=self.optim.lr, weight_decay=self.optim.weight_decay,
-            layer_decay=self.optim.layer_decay, betas=tuple(self.optim.betas),
+            model, {"adamw": "adamw", "sgd": "momentum"}[base], lr=self.optim.lr,
+            weight_decay=self.optim.weight_decay, layer_decay=self.optim.layer_decay, **extra,
         )
+        self.sam = SharpnessAwarePerturbation(self.optim.sam_rho) if self.optim.name == "sam" else None
         for group in optimizer.param_groups:
             group.setdefault("lr_scale", 1.0)
         self.model, self.optimizer = acc.prepare(model, optimizer)
@@ -200,9 +209,9 @@ class Trainer:
         k = self.optim.accumulate
         for i, batch in enumerate(self.train_loader, start=done_batches):
             batch = send_to_device(batch, acc.device, non_blocking=True)
+            seed = self.loop.seed * 1_000_003 + progress.global_step * 101 + i % k + 7919 * acc.process_index
             generator = torch.Generator(device=acc.device)
-            generator.manual_seed(self.loop.seed * 1_000_003 + progress.global_step * 101 + i % k
-                                  + 7919 * acc.process_index)
+            generator.manual_seed(seed)
             last_micro = (i + 1) % k == 0 or i + 1 == total_batches
             # Gradients are all-reduced only on the micro-batch that ends an optimiser step.
             sync = nullcontext() if last_micro else acc.no_sync(self.model)
@@ -210,6 +219,8 @@ class Trainer:
                 with acc.autocast():
                     out = self.task.training_step(self.forward_model, batch, generator)
                 acc.backward(out["loss"] / k)
+            if self.sam is not None:  # accumulate is 1 (OptimConfig checks): every batch is a step
+                self._sam_second_pass(batch, seed)
             if last_micro:
                 if self.optim.clip_grad:
                     acc.clip_grad_norm_(self.model.parameters(), self.optim.clip_grad)
@@ -234,6 +245,18 @@ class Trainer:
             bar.close()
         loss_sum, count = acc.reduce(loss_sum, "sum"), acc.reduce(count, "sum")
         return float(loss_sum / count.clamp(min=1))
+
+    def _sam_second_pass(self, batch: Any, seed: int) -> None:
+        """Replace the gradients at ``w`` by those at ``w + e`` (see ``cer.sam``); the same generator
+        seed gives the task the same on-device randomness (e.g. the same synthesised compounds)."""
+        self.sam.ascend(self.model.parameters())
+        self.optimizer.zero_grad(set_to_none=True)
+        generator = torch.Generator(device=self.accelerator.device)
+        generator.manual_seed(seed)
+        with batchnorm_stats_frozen(self.model), self.accelerator.autocast():
+            second = self.task.training_step(self.forward_model, batch, generator)
+        self.accelerator.backward(second["loss"])
+        self.sam.restore()
 
     def _evaluate(self) -> dict[str, Any]:
         if self.val_loader is None:
