@@ -44,7 +44,7 @@ def test_ablate_runs_seed_major_skips_finished_runs_and_tabulates_them(two_confi
         table = list(csv.DictReader(f))
     assert [r["config"] for r in table] == ["one_stage", "two_stage"] and [r["runs"] for r in table] == ["1", "1"]
     assert table[1]["epochs"] == "[1, 1]" and table[1]["compound"] == "[0.0, 1.0]"
-    assert f"| 1 | {float(table[0]['mean_f1']):.4f} |" in (out / "ablation.md").read_text()  # no "± 0" from one run
+    assert f"| 1 | {float(table[0]['val_f1_mean']):.4f} |" in (out / "ablation.md").read_text()  # no "± 0" from one run
 
     second = CliRunner().invoke(ablate, [*args, "--seeds", "2"])
     assert second.exit_code == 0, second.output
@@ -57,16 +57,16 @@ def test_ablate_runs_seed_major_skips_finished_runs_and_tabulates_them(two_confi
         scores = [final_f1(out / config.stem / f"seed{seed}") for seed in (0, 1)]
         row = table[config.stem]
         assert row["runs"] == "2" and row["per_seed"] == " ".join(f"{s:.4f}" for s in scores)
-        assert float(row["mean_f1"]) == pytest.approx(statistics.mean(scores))
-        assert float(row["std_f1"]) == pytest.approx(statistics.stdev(scores))
+        assert float(row["val_f1_mean"]) == pytest.approx(statistics.mean(scores))
+        assert float(row["val_f1_std"]) == pytest.approx(statistics.stdev(scores))
         basic = [final_f1(out / config.stem / f"seed{seed}", "basic_f1") for seed in (0, 1)]
-        assert float(row["basic_mean_f1"]) == pytest.approx(statistics.mean(basic))
-        assert float(row["basic_std_f1"]) == pytest.approx(statistics.stdev(basic))
+        assert float(row["basic_f1_mean"]) == pytest.approx(statistics.mean(basic))
+        assert float(row["basic_f1_std"]) == pytest.approx(statistics.stdev(basic))
     markdown = (out / "ablation.md").read_text()
     assert "| two_stage | [1, 1] | [0.0, 1.0] |" in markdown and markdown.count("\n") == 4
     two = table["two_stage"]
-    assert (f"| 2 | {float(two['mean_f1']):.4f} ± {float(two['std_f1']):.4f} | {two['per_seed']} | "
-            f"{float(two['basic_mean_f1']):.4f} ± {float(two['basic_std_f1']):.4f} |") in markdown
+    assert (f"| 2 | {float(two['val_f1_mean']):.4f} ± {float(two['val_f1_std']):.4f} | "
+            f"{float(two['basic_f1_mean']):.4f} ± {float(two['basic_f1_std']):.4f} | {two['per_seed']} |") in markdown
 
 
 def test_overlays_reach_every_run_and_the_table_and_a_rerun_with_others_is_refused(two_configs, tmp_path):
@@ -82,7 +82,7 @@ def test_overlays_reach_every_run_and_the_table_and_a_rerun_with_others_is_refus
         schedule = yaml.safe_load(config.read_text())["curriculum"]
         assert {k: resolved["curriculum"][k] for k in schedule} == schedule  # each run keeps its own curriculum
     with (out / "ablation.csv").open() as f:
-        assert [r["ops"] for r in csv.DictReader(f)] == ["mixup", "mixup"]  # the table shows what was run
+        assert [r["synthesis"] for r in csv.DictReader(f)] == ["mixup", "mixup"]  # the table shows what was run
     recorded = json.loads((out / "ablation.json").read_text())
     assert [o["path"] for o in recorded["overlays"]] == [str(overlay)] and recorded["overrides"] == []
 
@@ -115,4 +115,4 @@ def test_shipped_curricula_are_curricula_and_load_with_the_paper_overlay():
     assert len(configs) == 8 and paper not in configs
     check_inputs(configs, [paper])  # what README's `cer ablate curricula/*.yaml --overlay ...` runs
     assert describe(root / "two_stage.yaml", [paper]) == {"epochs": "[5, 15]", "compound": "[0.0, 1.0]",
-                                                           "mode": "mix", "ops": "mixup+cutmix"}
+                                                           "mode": "mix", "synthesis": "mixup+cutmix"}
