@@ -3,8 +3,10 @@ how to read its labels from a :class:`~cer.data.record.FaceRecord`, its loss, ho
 outputs into predictions, and its validation metric. The model, the training step and the
 evaluation loop iterate over the chosen tasks; none of them names a task.
 
-- ``au``: 12 Aff-Wild2 AUs, per-AU weighted BCE (eq. 2 of 002), weights from training occurrence
-  rates; metric: mean F1 of the 12 AUs (at 0.5, and with per-AU thresholds tuned on validation).
+- ``au``: 12 Aff-Wild2 AUs, per-AU weighted BCE (eq. 2 of 002) or weighted asymmetric loss (eq. 9
+  of 004), weights from training occurrence rates (eq. 10 of 004 is the same normalisation); metric:
+  mean F1 of the 12 AUs (at 0.5, and with per-AU thresholds tuned on validation). Its head outputs
+  logits (linear head) or probabilities (ANFL): :func:`task_registry` gives the matching task.
 - ``expr``: 8 Aff-Wild2 expressions, class-weighted CE (eq. 3), weights from training frequencies;
   metric: macro F1 over all 8 classes.
 - ``v``, ``a``: valence, arousal in [-1, 1] (tanh output), ``1 - CCC`` each (eq. 5); metric: CCC.
@@ -24,13 +26,14 @@ import torch
 from cer.data.record import FaceRecord
 from cer.metrics import au_f1, ccc, confusion_matrix, f1_macro, f1_per_class, tune_au_thresholds
 from cer.taxonomy import AFFWILD2_AUS, AFFWILD2_EXPR
-from mtl.losses import ccc_loss, masked_bce, masked_cross_entropy
+from mtl.losses import ccc_loss, masked_au_loss, masked_cross_entropy
 
 
 def au_weights(targets: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """[A] weights of eq. 2: inverse occurrence rate of each AU among its annotated frames,
-    normalised to mean 1 (a rare AU counts more). A rate is floored at one occurrence, so an AU
-    never seen in training gets a large but finite weight."""
+    """[A] weights of eq. 2 (002) and eq. 10 (004, ``w_i = A (1/r_i) / sum_j 1/r_j``): inverse
+    occurrence rate of each AU among its annotated frames, normalised to mean 1 (a rare AU counts
+    more). A rate is floored at one occurrence, so an AU never seen in training gets a large but
+    finite weight."""
     annotated = np.maximum(mask.sum(0), 1)
     positives = np.where(mask, targets, 0).sum(0)
     rate = np.maximum(positives, 1) / annotated
@@ -82,8 +85,14 @@ class AffectTask:
 
 
 class ActionUnits(AffectTask):
+    """AU occurrence. ``probabilities``: the head outputs probabilities (ANFL) instead of logits;
+    ``asymmetric``: train with eq. 9 of 004 instead of BCE."""
+
     name, outputs, metric, p_mtl_weight = "au", len(AFFWILD2_AUS), "f1_au", 1.0
     au_names = tuple(f"AU{n}" for n in AFFWILD2_AUS)
+
+    def __init__(self, probabilities: bool = False, asymmetric: bool = False):
+        self.probabilities, self.asymmetric = probabilities, asymmetric
 
     def labels(self, records):
         aus = np.array([r.aus if r.aus is not None else (-1,) * self.outputs for r in records],
@@ -94,10 +103,10 @@ class ActionUnits(AffectTask):
         return au_weights(targets, mask)
 
     def loss(self, out, targets, mask, weights):
-        return masked_bce(out, targets, mask, weights)
+        return masked_au_loss(out, targets, mask, weights, self.probabilities, self.asymmetric)
 
     def decode(self, out):
-        return torch.sigmoid(out.float())
+        return out.float() if self.probabilities else torch.sigmoid(out.float())
 
     def score(self, pred, targets, mask, au_threshold=0.5):
         # Scored on fully annotated frames, as the paper filters the AU set (sec. 4.1).
@@ -151,7 +160,8 @@ class Expression(AffectTask):
 
 
 class Dimension(AffectTask):
-    """Valence or arousal: one tanh output trained with ``1 - CCC``."""
+    """Valence or arousal: one tanh output trained with ``1 - CCC``. The tanh is applied here, after
+    the head (a Linear, or Linear + BatchNorm for eq. 4 of 004), so every VA head decodes alike."""
 
     outputs, p_mtl_weight = 1, 0.5
 
@@ -177,6 +187,16 @@ class Dimension(AffectTask):
 AFFECT_TASKS: dict[str, AffectTask] = {
     t.name: t for t in (ActionUnits(), Expression(), Dimension("v", "valence"), Dimension("a", "arousal"))
 }
+
+
+def task_registry(au_probabilities: bool = False, au_loss: str = "bce") -> dict[str, AffectTask]:
+    """:data:`AFFECT_TASKS` with the AU task of a model whose AU head outputs probabilities
+    (``au_probabilities``) and of the AU loss ``au_loss`` (``bce`` or ``asymmetric``)."""
+    if au_loss not in ("bce", "asymmetric"):
+        raise ValueError(f"unknown AU loss {au_loss!r}: bce or asymmetric")
+    return {**AFFECT_TASKS, "au": ActionUnits(au_probabilities, au_loss == "asymmetric")}
+
+
 # Names that stand for several tasks.
 TASK_GROUPS: dict[str, tuple[str, ...]] = {"va": ("v", "a")}
 

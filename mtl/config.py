@@ -3,6 +3,8 @@ set on a CPU in about ten minutes; every ``mtl train`` option is one of these ke
 
 The values of paper 002 where the defaults differ: an MAE ViT-B/16 at 224 px (``model.name``,
 ``model.img_size``, ``model.checkpoint``); sequences S = W = 30 for VA, 5 for EXPR, 1 for AU.
+Paper 004's heads and AU loss are switches, off by default (002's linear heads and BCE); 004 sets
+``model.au_head=anfl``, ``model.va_head=bn_tanh``, ``model.cross_attention=true``, ``loss.au=asymmetric``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cer.data.source import DataSource
+from cer.taxonomy import AFFWILD2_AUS
 from cer.train_config import BackboneConfig, ImageDataConfig, RunConfig
 from mtl.affect_tasks import parse_tasks, selection_metric
 
@@ -65,6 +68,24 @@ class ModelConfig(BackboneConfig):
     fusion_dropout: float = 0.3    # official code of 002
     lstm_hidden: int | None = None  # LSTM width; null: the backbone's
     leaky_slope: float = 0.1       # LeakyReLU after the LSTM (official code of 002)
+    # A head option applies when its task is trained, so one overlay serves single-task runs too.
+    au_head: Literal["linear", "anfl"] = "linear"  # 004 uses anfl: AU graph (k-NN, GCN), cosine to s_i (sec. 3.1)
+    anfl_k: int = 4                # neighbours per AU in ANFL's graph; 004 gives none, ME-GraphAU uses 4
+    va_head: Literal["linear", "bn_tanh"] = "linear"  # 004 uses bn_tanh: FC + BatchNorm + tanh (eq. 4, Table 3)
+    cross_attention: bool = False  # 004 uses true: AU predictions re-weight the EXPR logits (eqs. 6-8); needs au, expr
+    attention_dim: int = 64        # hidden width of that additive attention; 004 gives none
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.anfl_k < len(AFFWILD2_AUS):
+            raise ValueError(f"model.anfl_k must be in 1..{len(AFFWILD2_AUS) - 1} (neighbours among "
+                             f"{len(AFFWILD2_AUS)} AUs, self excluded), got {self.anfl_k}")
+        if self.attention_dim < 1:
+            raise ValueError(f"model.attention_dim must be >= 1, got {self.attention_dim}")
+
+
+@dataclass
+class LossConfig:
+    au: Literal["bce", "asymmetric"] = "bce"  # 004 uses asymmetric (eq. 9), weighted by occurrence (eq. 10)
 
 
 @dataclass
@@ -81,9 +102,15 @@ class MTLConfig(RunConfig):
     fuse: FuseConfig = field(default_factory=FuseConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
     # optim (inherited, cer.train_config): its batch_size counts frames: each step takes
     # max(1, batch_size // S) sequences, so runs with different S see the same frames per step
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        trained = parse_tasks(self.tasks.joint)
+        if self.model.cross_attention and not {"au", "expr"} <= set(trained):
+            raise ValueError(f"model.cross_attention attends from the AU predictions to the EXPR logits, so it "
+                             f"needs both au and expr trained; tasks.joint is {self.tasks.joint}: add them "
+                             "(--joint au,expr,...) or set model.cross_attention=false")

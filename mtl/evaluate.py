@@ -31,6 +31,7 @@ def predict_run(path: str | Path, records: Sequence[FaceRecord], tasks: Sequence
     import torch
     from torch.utils.data import DataLoader
 
+    from mtl.affect_tasks import task_registry
     from mtl.data import SplitFrames, WindowDataset
     from mtl.extract import cached_features
     from mtl.inference import frame_predictions
@@ -52,7 +53,8 @@ def predict_run(path: str | Path, records: Sequence[FaceRecord], tasks: Sequence
     device = "cuda" if torch.cuda.is_available() else "cpu"
     loader = DataLoader(WindowDataset(split, evaluation_windows(split.videos.bounds, seq)),
                         batch_size=max(1, batch_frames // seq))
-    preds = frame_predictions(model.to(device), loader, tasks, len(split), meta["mean"], meta["std"])
+    preds = frame_predictions(model.to(device), loader, tasks, len(split), meta["mean"], meta["std"],
+                              registry=task_registry(model.arch.au_probabilities))
     return preds, split, meta
 
 

@@ -6,7 +6,7 @@ once across processes) and by ``mtl evaluate`` / ``mtl predict``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,7 +14,7 @@ import torch
 from accelerate.utils import send_to_device
 from torch import nn
 
-from mtl.affect_tasks import AFFECT_TASKS
+from mtl.affect_tasks import AFFECT_TASKS, AffectTask
 from mtl.data import fused_inputs, model_images
 from mtl.sequences import expand_to_frames
 
@@ -22,7 +22,8 @@ from mtl.sequences import expand_to_frames
 @torch.no_grad()
 def frame_predictions(model: nn.Module, loader: Iterable[dict[str, Any]], tasks: Sequence[str], n_frames: int,
                       mean: Sequence[float], std: Sequence[float], extractors: Sequence[nn.Module] = (),
-                      gather: Callable[[Any], Any] = lambda x: x) -> dict[str, np.ndarray]:
+                      gather: Callable[[Any], Any] = lambda x: x,
+                      registry: Mapping[str, AffectTask] = AFFECT_TASKS) -> dict[str, np.ndarray]:
     """``{task: [n_frames, ...]}`` decoded predictions (``AffectTask.decode``), one per frame.
 
     Args:
@@ -32,6 +33,8 @@ def frame_predictions(model: nn.Module, loader: Iterable[dict[str, Any]], tasks:
         n_frames: frames of the split (every one must be owned by a window position).
         extractors: frozen extractors of the fused runs when features are not cached.
         gather: collects a batch's tensors from all processes.
+        registry: the tasks that decode the head outputs; an ANFL model's AU head outputs probabilities
+            (``task_registry(arch.au_probabilities)``), the default registry's expects logits.
     """
     device = next(model.parameters()).device
     outputs: dict[str, list[np.ndarray]] = {t: [] for t in tasks}
@@ -39,7 +42,7 @@ def frame_predictions(model: nn.Module, loader: Iterable[dict[str, Any]], tasks:
     for batch in loader:
         batch = send_to_device(batch, device, non_blocking=True)
         out = model(model_images(batch["images"], mean, std), fused_inputs(batch, extractors))
-        decoded = {t: AFFECT_TASKS[t].decode(out[t]) for t in tasks}
+        decoded = {t: registry[t].decode(out[t]) for t in tasks}
         decoded, f, o = gather((decoded, batch["frames"], batch["owner"]))
         for t in tasks:
             outputs[t].append(decoded[t].float().cpu().numpy())

@@ -1,4 +1,4 @@
-"""Masked losses of the MTL tasks (paper 002, sec. 3.4, eqs. 2-5).
+"""Masked losses of the MTL tasks (paper 002, sec. 3.4, eqs. 2-5; paper 004, sec. 3.3, eq. 9).
 
 Each takes a boolean mask of the labels that exist: a frame without an EXPR label (-1) or without
 V/A (-5) adds nothing to that task's loss and gets exactly zero gradient from it, while its other
@@ -35,9 +35,51 @@ def masked_bce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
         return _nothing(logits)
     safe = torch.where(mask, targets.float(), torch.zeros_like(logits, dtype=torch.float32))
     per_label = F.binary_cross_entropy_with_logits(logits.float(), safe, reduction="none")
+    return _weighted_mean(per_label, mask, weights)
+
+
+def _weighted_mean(per_label: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """``per_label`` [N, A] scaled by the per-AU ``weights`` [A], averaged over the valid labels."""
     if weights is not None:
         per_label = per_label * weights.to(per_label.device, per_label.dtype)
     return per_label[mask].sum() / mask.sum()
+
+
+def au_log_likelihoods(out: torch.Tensor, probabilities: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(p, log p, log(1 - p))`` of AU head outputs, in float32.
+
+    Logits go through ``logsigmoid`` (exact for any logit). Probabilities (ANFL's cosine similarities,
+    which reach exactly 0) are clamped at ``EPS`` inside the logs, as ME-GraphAU's loss does: the loss
+    stays finite, and a clamped entry gets no gradient from that term.
+    """
+    out = out.float()
+    if not probabilities:
+        return torch.sigmoid(out), F.logsigmoid(out), F.logsigmoid(-out)
+    # 1 - p computed before clamping: 1 - EPS rounds to 1 in float32
+    return out, torch.log(out.clamp(min=EPS)), torch.log((1.0 - out).clamp(min=EPS))
+
+
+def masked_au_loss(out: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor | None = None,
+                   probabilities: bool = False, asymmetric: bool = False) -> torch.Tensor:
+    """The AU loss of either head: weighted BCE (eq. 2 of 002) or weighted asymmetric loss (eq. 9 of 004)
+    ``-w_i [y log p + (1 - y) p log(1 - p)]``, averaged over the valid labels.
+
+    The asymmetric loss scales a negative label's term by ``p`` itself (gradient included, as in eq. 9),
+    so confidently absent AUs, the bulk of the labels, contribute little.
+
+    Args:
+        out: [N, A] logits, or probabilities when ``probabilities``.
+        targets, mask, weights: as :func:`masked_bce` (the weights of eq. 10 of 004 are ``au_weights``).
+    """
+    if not probabilities and not asymmetric:
+        return masked_bce(out, targets, mask, weights)  # torch's fused BCE-with-logits, as before
+    mask = mask.bool()
+    if not mask.any():
+        return _nothing(out)
+    safe = torch.where(mask, targets.float(), torch.zeros_like(out, dtype=torch.float32))
+    p, log_p, log_not_p = au_log_likelihoods(out, probabilities)
+    negative = p * log_not_p if asymmetric else log_not_p
+    return _weighted_mean(-(safe * log_p + (1.0 - safe) * negative), mask, weights)
 
 
 def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,

@@ -6,7 +6,10 @@
   another width is first projected by a Linear layer. Without fused features there is no fusion
   module (the single-task models of 002 put the heads right behind the extractor).
 - Temporal module, for sequences (S > 1): a 2-layer LSTM over the S frames, then LeakyReLU(0.1).
-- One linear head per task (``mtl.affect_tasks``); a task not trained has no head.
+- One head per task (``mtl.affect_tasks``); a task not trained has no head. Linear by default; the
+  heads of paper 004 as options: ANFL for AU (``mtl.anfl``, outputs probabilities, not logits),
+  Linear + BatchNorm for V and A (eq. 4; the task's tanh follows), and the cross attention of the AU
+  predictions over the expression logits (``mtl.cross_attention``, eqs. 6-8).
 
 The model maps ``[B, S, 3, H, W]`` normalised images (and ``[B, S, D_i]`` fused features) to
 ``{task: [B, S, outputs]}``.
@@ -18,7 +21,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from mtl.anfl import ANFL
+from mtl.cross_attention import CrossAttention
 
 
 @dataclass
@@ -35,6 +42,23 @@ class MTLArchitecture:
     lstm_hidden: int | None = None  # null: the backbone's width
     leaky_slope: float = 0.1       # official code of 002
     drop_path: float = 0.0
+    # Heads of paper 004; the defaults are those of 002, so model.json files written before these
+    # fields existed rebuild the same model.
+    au_head: str = "linear"        # linear (logits) | anfl (probabilities)
+    anfl_k: int = 4                # neighbours per AU in ANFL's graph
+    va_head: str = "linear"        # linear | bn_tanh (Linear + BatchNorm1d before the tanh)
+    cross_attention: bool = False  # AU predictions attend over the EXPR logits
+    attention_dim: int = 64        # hidden width of that attention
+
+    def __post_init__(self) -> None:
+        if self.au_head not in ("linear", "anfl") or self.va_head not in ("linear", "bn_tanh"):
+            raise ValueError(f"unknown head au_head={self.au_head!r} or va_head={self.va_head!r}: "
+                             "au_head is linear or anfl, va_head linear or bn_tanh")
+
+    @property
+    def au_probabilities(self) -> bool:
+        """Whether the AU head outputs probabilities rather than logits (what its loss and decoding need)."""
+        return self.au_head == "anfl"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,6 +91,46 @@ class TemporalModule(nn.Module):
         return self.act(self.lstm(x)[0])
 
 
+class PerFrame(nn.Module):
+    """A module of frames ``[N, D]`` applied to sequences ``[B, S, D]``, the frames flattened (so a
+    BatchNorm's statistics span every frame of the batch)."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x.flatten(0, -2)).unflatten(0, x.shape[:-1])
+
+
+class BatchNormHead(nn.Module):
+    """Linear + BatchNorm1d (004 eq. 4 and Table 3): the BatchNorm's learnt shift and scale can follow
+    the mean and spread of the labels, which the CCC loss rewards."""
+
+    def __init__(self, dim: int, outputs: int):
+        super().__init__()
+        self.fc = nn.Linear(dim, outputs)
+        self.bn = nn.BatchNorm1d(outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, D] -> [N, outputs]
+        y = self.fc(x)
+        if self.training and y.shape[0] == 1:
+            # A lone frame has no batch statistics (torch refuses it; the last batch of an epoch can
+            # be one): normalise it with the running ones, leaving them as they are.
+            bn = self.bn
+            return F.batch_norm(y, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+        return self.bn(y)
+
+
+def task_head(task: str, outputs: int, dim: int, arch: MTLArchitecture) -> nn.Module:
+    """The head of ``task`` over ``[B, S, dim]`` features, as ``arch`` chooses it."""
+    if task == "au" and arch.au_head == "anfl":
+        return PerFrame(ANFL(dim, outputs, arch.anfl_k))
+    if task in ("v", "a") and arch.va_head == "bn_tanh":
+        return PerFrame(BatchNormHead(dim, outputs))
+    return nn.Linear(dim, outputs)
+
+
 class MTLModel(nn.Module):
     """Backbone, optional fusion and temporal module, and one head per task."""
 
@@ -81,7 +145,13 @@ class MTLModel(nn.Module):
         if arch.temporal:
             out = arch.lstm_hidden or dim
             self.temporal = TemporalModule(dim, out, arch.leaky_slope)
-        self.heads = nn.ModuleDict({n: nn.Linear(out, k) for n, k in zip(arch.tasks, arch.head_sizes, strict=True)})
+        sizes = dict(zip(arch.tasks, arch.head_sizes, strict=True))
+        self.heads = nn.ModuleDict({n: task_head(n, k, out, arch) for n, k in sizes.items()})
+        self.cross_attention = None
+        if arch.cross_attention:
+            if not {"au", "expr"} <= set(sizes):
+                raise ValueError(f"cross attention needs the au and expr heads; this model has {', '.join(sizes)}")
+            self.cross_attention = CrossAttention(sizes["au"], sizes["expr"], arch.attention_dim)
 
     @property
     def feature_dim(self) -> int:
@@ -98,7 +168,11 @@ class MTLModel(nn.Module):
             x = self.fusion(x, fused)
         if self.temporal is not None:
             x = self.temporal(x)
-        return {name: head(x) for name, head in self.heads.items()}
+        out = {name: head(x) for name, head in self.heads.items()}
+        if self.cross_attention is not None:
+            au = out["au"] if self.arch.au_probabilities else torch.sigmoid(out["au"])
+            out["expr"] = self.cross_attention(au, out["expr"])
+        return out
 
 
 def build_model(arch: MTLArchitecture) -> MTLModel:

@@ -21,7 +21,7 @@ from cer.models.backbone import VIT_MEAN, VIT_STD
 from cer.shuffle_sampler import ShuffleSampler
 from cer.synth.sources import read_data
 from cer.task import EvalData, TrainData
-from mtl.affect_tasks import AFFECT_TASKS, parse_tasks, selection_metric
+from mtl.affect_tasks import AFFECT_TASKS, parse_tasks, selection_metric, task_registry
 from mtl.config import MTLConfig
 from mtl.data import SplitFrames, WindowDataset, fused_inputs, model_images
 from mtl.inference import frame_predictions
@@ -62,13 +62,14 @@ class MTLTask:
         self.train_windows = windows.subset((labelled[windows.frames] & windows.valid).any(1))
         if not len(self.train_windows):
             raise ValueError(f"no training frame has a label of {', '.join(self.tasks)}: check data.train")
-        self.loss_weights = {}
-        for t in self.tasks:
-            w = AFFECT_TASKS[t].loss_weights(*self.train_set.labels[t])
-            self.loss_weights[t] = None if w is None else torch.from_numpy(w)
-
         extractors = [FrozenExtractor(f) for f in self.fuse_folders]
         self.fused_dims = [e.dim for e in extractors]
+        # The tasks' losses and decoding, as the AU head's outputs (logits or probabilities) need them.
+        self.affect = task_registry(self.architecture().au_probabilities, cfg.loss.au)
+        self.loss_weights = {}
+        for t in self.tasks:
+            w = self.affect[t].loss_weights(*self.train_set.labels[t])
+            self.loss_weights[t] = None if w is None else torch.from_numpy(w)
         self.fuse_fingerprints = [e.fingerprint for e in extractors]
         self.extractors = extractors if cfg.fuse.live else []
         if not cfg.fuse.live:
@@ -114,7 +115,8 @@ class MTLTask:
             backbone=m.name, img_size=m.img_size, tasks=list(self.tasks),
             head_sizes=[AFFECT_TASKS[t].outputs for t in self.tasks], fused_dims=list(self.fused_dims),
             temporal=self.seq > 1, fusion_dropout=m.fusion_dropout, lstm_hidden=m.lstm_hidden,
-            leaky_slope=m.leaky_slope, drop_path=m.drop_path,
+            leaky_slope=m.leaky_slope, drop_path=m.drop_path, au_head=m.au_head, anfl_k=m.anfl_k,
+            va_head=m.va_head, cross_attention=m.cross_attention, attention_dim=m.attention_dim,
         )
 
     def build_model(self) -> nn.Module:
@@ -138,7 +140,7 @@ class MTLTask:
         total = torch.zeros((), device=images.device)
         parts = {}
         for t in self.tasks:
-            task = AFFECT_TASKS[t]
+            task = self.affect[t]
             loss = task.loss(out[t].flatten(0, 1), batch["targets"][t].flatten(0, 1),
                              batch["masks"][t].flatten(0, 1), self.loss_weights[t])
             total = total + self.lambdas[t] * loss
@@ -147,7 +149,7 @@ class MTLTask:
 
     def evaluate(self, model: nn.Module, loader: Any, accelerator: Any) -> dict[str, Any]:
         preds = frame_predictions(model, loader, self.tasks, len(self.val_set), MEAN, STD, self.extractors,
-                                  gather=accelerator.gather_for_metrics)
+                                  gather=accelerator.gather_for_metrics, registry=self.affect)
         scores = score_frames(self.tasks, preds, self.val_set.labels, self.cfg.tasks.au_threshold)
         self.last_scores = scores
         return {f"val_{k}": v for k, v in scores.items()}
