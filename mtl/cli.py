@@ -2,7 +2,7 @@
 
 from cer.lazy_group import lazy_cli
 
-main = lazy_cli("mtl", {name: f"mtl.{name}:{name}" for name in ("train", "extract", "evaluate", "predict")},
+main = lazy_cli("mtl", {name: f"mtl.{name}:{name}" for name in ("train", "extract", "evaluate", "predict", "ablate")},
                 help="Multi-task affect analysis: AU detection, expression, valence/arousal (ABAW MTL).")
 
 if __name__ == "__main__":

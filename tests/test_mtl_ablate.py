@@ -1,0 +1,63 @@
+"""``mtl ablate``: the shared sweep runner with MTL's settings and P_MTL columns; the shipped sweep
+configs of papers 002 and 004 load."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mtl.ablate import ablate, describe
+
+SWEEPS = Path(__file__).parent.parent / "mtl" / "sweeps"
+
+
+def test_mtl_ablate_runs_seed_major_skips_finished_runs_and_tabulates_p_mtl(tiny_synth, tmp_path):
+    aff = tiny_synth / "aff-wild2"
+    au, va = tmp_path / "au_alone.yaml", tmp_path / "va_bn.yaml"
+    au.write_text("tasks:\n  joint: au\n")
+    va.write_text("tasks:\n  joint: va\nmodel:\n  va_head: bn_tanh\n")
+    out = tmp_path / "sweep"
+    # seed 0 of both "finished" before: hand-made final metrics, which must be skipped and tabulated
+    done = {"au_alone": {"val_p_mtl": 0.25, "val_f1_au": 0.25}, "va_bn": {"val_p_mtl": 0.5, "val_ccc_v": 0.4,
+                                                                            "val_ccc_a": 0.6}}
+    for name, metrics in done.items():
+        (out / name / "seed0" / "report").mkdir(parents=True)
+        (out / name / "seed0" / "report" / "final_metrics.json").write_text(json.dumps(metrics))
+    tiny = [f"data.train.path={aff}", f"data.val.path={aff}", "epochs=1", "model.img_size=32",
+            "train.progress=false", "optim.batch_size=32", "model.drop_path=0.0"]
+    args = [str(au), str(va), "--seeds", "2", "--out", str(out), *[a for s in tiny for a in ("--set", s)]]
+    result = CliRunner().invoke(ablate, args)
+    assert result.exit_code == 0, result.output
+    order = re.findall(r"^\[(\d)/4\] (\w+) seed (\d)(: done, skipped)?", result.output, flags=re.M)
+    assert order == [("1", "au_alone", "0", ": done, skipped"), ("2", "va_bn", "0", ": done, skipped"),
+                     ("3", "au_alone", "1", ""), ("4", "va_bn", "1", "")]
+    with (out / "ablation.csv").open() as f:
+        table = {r["config"]: r for r in csv.DictReader(f)}
+    for name, hand in done.items():
+        trained = json.loads((out / name / "seed1" / "report" / "final_metrics.json").read_text())
+        p = [hand["val_p_mtl"], trained["val_p_mtl"]]
+        row = table[name]
+        assert row["runs"] == "2" and float(row["val_p_mtl_mean"]) == pytest.approx(statistics.mean(p))
+        assert float(row["val_p_mtl_std"]) == pytest.approx(statistics.stdev(p))
+    assert table["au_alone"]["tasks"] == "au" and table["va_bn"]["heads"] == "au linear, va bn_tanh"
+    assert table["va_bn"]["val_f1_au_runs"] == "0"  # a part the row does not train: no value...
+    markdown = (out / "ablation.md").read_text()
+    assert re.search(r"^\| va_bn \| v,a \|.* \| - \| - \|", markdown, flags=re.M)  # ...and "-" for AU, EXPR F1
+
+
+def test_shipped_mtl_sweeps_load_and_differ_within_each_table():
+    tables = sorted(p for p in SWEEPS.iterdir() if p.is_dir())
+    assert [t.name for t in tables] == ["002_table2", "002_table3", "002_table5", "004_table1", "004_table2",
+                                        "004_table3", "004_table4"]
+    for table in tables:
+        rows = [describe(c) for c in sorted(table.glob("*.yaml"))]
+        assert len(rows) >= 2 and len({json.dumps(r, sort_keys=True) for r in rows}) == len(rows), table.name
+    last = describe(SWEEPS / "004_table1" / "4_anfl_attention.yaml")
+    assert last == {"tasks": "au,expr,v,a", "fuse": "-", "S/W": "1/1", "heads": "au anfl, va bn_tanh, cross attention",
+                    "au loss": "asymmetric", "optimiser": "sam(sgd)"}
