@@ -74,6 +74,8 @@ class ModelConfig(BackboneConfig):
     va_head: Literal["linear", "bn_tanh"] = "linear"  # 004 uses bn_tanh: FC + BatchNorm + tanh (eq. 4, Table 3)
     cross_attention: bool = False  # 004 uses true: AU predictions re-weight the EXPR logits (eqs. 6-8); needs au, expr
     attention_dim: int = 64        # hidden width of that additive attention; 004 gives none
+    # model.checkpoint may also name a finished MTL run: staged training (004 sec. 4.3) loads all of it (mtl/staged.py)
+    freeze_backbone: bool = False  # 004's frozen backbone: no gradients, eval mode; only fusion/temporal/heads train
 
     def __post_init__(self) -> None:
         if not 1 <= self.anfl_k < len(AFFWILD2_AUS):

@@ -138,6 +138,7 @@ class MTLModel(nn.Module):
         super().__init__()
         self.arch = arch
         self.backbone = backbone
+        self.backbone_frozen = False  # a training choice (model.freeze_backbone), not architecture
         dim = backbone.num_features
         self.fusion = FeatureFusion(dim, arch.fused_dims, arch.fusion_dropout) if arch.fused_dims else None
         out = dim
@@ -152,6 +153,19 @@ class MTLModel(nn.Module):
             if not {"au", "expr"} <= set(sizes):
                 raise ValueError(f"cross attention needs the au and expr heads; this model has {', '.join(sizes)}")
             self.cross_attention = CrossAttention(sizes["au"], sizes["expr"], arch.attention_dim)
+
+    def freeze_backbone(self) -> MTLModel:
+        """Train only what follows the backbone: its weights get no gradients and it stays in eval
+        mode, so BatchNorm statistics and dropout / drop-path do not change it either."""
+        self.backbone.requires_grad_(False)
+        self.backbone_frozen = True
+        return self.train(self.training)
+
+    def train(self, mode: bool = True) -> MTLModel:
+        super().train(mode)
+        if self.backbone_frozen:  # the trainer calls train() every epoch
+            self.backbone.eval()
+        return self
 
     @property
     def feature_dim(self) -> int:

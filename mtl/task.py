@@ -29,6 +29,7 @@ from mtl.model import MTLArchitecture, build_model
 from mtl.runs import FrozenExtractor, resolve_fuse, save_mtl
 from mtl.scores import score_frames
 from mtl.sequences import evaluation_windows, make_windows
+from mtl.staged import is_run_checkpoint, load_mtl_run
 
 log = logging.getLogger("mtl.task")
 MEAN, STD = VIT_MEAN, VIT_STD
@@ -122,14 +123,16 @@ class MTLTask:
     def build_model(self) -> nn.Module:
         model = build_model(self.architecture())
         m = self.cfg.model
-        if m.checkpoint:
+        if m.checkpoint and is_run_checkpoint(m.checkpoint):
+            load_mtl_run(model, m.checkpoint, allow_mismatch=m.allow_mismatch)  # staged: the whole model
+        elif m.checkpoint:
             from cer.models.checkpoint import load_backbone_weights
 
             # A classifier slot lets a fine-tuned checkpoint's head be dropped as "another label space".
             model.backbone.reset_classifier(1)
             load_backbone_weights(model.backbone, m.checkpoint, allow_mismatch=m.allow_mismatch)  # logs it
             model.backbone.reset_classifier(0)
-        return model
+        return model.freeze_backbone() if m.freeze_backbone else model
 
     def training_step(self, model: nn.Module, batch: dict[str, Any],
                       generator: torch.Generator) -> dict[str, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""Backbones by timm name, MAE-style (average pooling + fc_norm), and the compact CPU default.
+"""Backbones by timm name (ViTs MAE-style: average pooling + fc_norm; CNNs too), and the compact CPU default.
 
 ``vit_face_tiny`` is registered with timm so that configs name it like any timm model: a ViT of
 width 192, depth 6, at 96 px with a convolutional stem of total stride 16 (36 tokens; see
@@ -14,6 +14,7 @@ import timm
 import torch
 from timm.models import generate_default_cfgs, register_model
 from timm.models.vision_transformer import VisionTransformer, _create_vision_transformer
+from torch import nn
 
 from cer.models.conv_stem import ConvStemPatchEmbed
 
@@ -48,12 +49,18 @@ def vit_face_tiny(pretrained: bool = False, **kwargs) -> VisionTransformer:
     return _create_vision_transformer("vit_face_tiny", pretrained=False, **{**args, **kwargs})
 
 
-def create_backbone(name: str, img_size: int, num_classes: int, drop_path: float = 0.0) -> VisionTransformer:
-    """A timm ViT with MAE fine-tuning pooling (mean of patch tokens, then fc_norm) and a fresh head.
+def create_backbone(name: str, img_size: int, num_classes: int, drop_path: float = 0.0) -> nn.Module:
+    """A timm model with average pooling (for a ViT: MAE fine-tuning pooling, the mean of patch
+    tokens then fc_norm) and a fresh head; its pooled width is ``num_features``.
 
+    A ViT is built for ``img_size`` (its position embeddings depend on it); a CNN takes any size
+    and its constructor refuses the argument, so it is built without.
     Nothing is downloaded: weights come from a local file via ``cer.models.checkpoint``.
     """
-    return timm.create_model(
-        name, pretrained=False, img_size=img_size, num_classes=num_classes, global_pool="avg",
-        drop_path_rate=drop_path,
-    )
+    args = dict(pretrained=False, num_classes=num_classes, global_pool="avg", drop_path_rate=drop_path)
+    try:
+        return timm.create_model(name, img_size=img_size, **args)
+    except TypeError as err:
+        if "img_size" not in str(err):
+            raise
+    return timm.create_model(name, **args)
