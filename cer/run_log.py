@@ -16,6 +16,8 @@ class RunLog:
         self.enabled = enabled
         self._tb = None
         if enabled:
+            # the folder exists whether or not TensorBoard (which would make it) is installed
+            run_dir.mkdir(parents=True, exist_ok=True)
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:  # tensorboard is optional
