@@ -88,11 +88,12 @@ def write_tables(kind: SweepKind, out: Path, configs: list[Path], seeds: int, ov
     """``ablation.csv`` (``<metric>_mean``, ``<metric>_std`` and ``<metric>_runs`` per metric) and
     ``ablation.md``; returns the Markdown."""
     first = kind.metrics[0][0]
-    rows, cells = [], []
+    rows, cells, settings = [], [], []
     for config in configs:
         finals = [final_metrics(run_folder(out, config, s)) or {} for s in range(seeds)]
-        row: dict = {"config": config.stem, **kind.describe(config, overlays, overrides),
-                     "runs": sum(first in m for m in finals)}
+        described = kind.describe(config, overlays, overrides)
+        settings = list(described)  # the same columns for every config of a kind
+        row: dict = {"config": config.stem, **described, "runs": sum(first in m for m in finals)}
         shown = []
         for key, _ in kind.metrics:
             values = [float(m[key]) for m in finals if m.get(key) is not None]
@@ -106,8 +107,6 @@ def write_tables(kind: SweepKind, out: Path, configs: list[Path], seeds: int, ov
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    settings = [k for k in rows[0] if k not in {"config", "runs", "per_seed"} and not k.startswith(
-        tuple(f"{key}_" for key, _ in kind.metrics))]
     titles = ["config", *settings, "runs", *(f"{title} (mean ± std)" for _, title in kind.metrics),
               f"{kind.metrics[0][1]} per seed"]
     lines = ["| " + " | ".join(titles) + " |", "|" + " --- |" * len(titles)]

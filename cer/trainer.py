@@ -3,7 +3,8 @@
 It owns what is the same for all of them: accelerate (devices, processes, precision), AdamW or SGD
 (either under SAM, ``cer.sam``) with optional layer-wise lr decay, the per-step warmup + cosine
 schedule, gradient accumulation and clipping, EMA, ``torch.compile``, evaluation, best-model
-export, checkpoints and resume, the metrics log and the progress bar. A :class:`cer.task.Task` owns everything else.
+export, checkpoints and resume, the metrics log and the progress bar. A :class:`cer.task.Task`
+owns everything else.
 
 Determinism: every epoch starts by seeding all RNGs from (seed, epoch, rank), and on-device
 randomness gets a generator seeded from (seed, step), so an epoch's numbers do not depend on what

@@ -3,15 +3,14 @@ tables of what the runs reported."""
 
 from __future__ import annotations
 
-import csv
 import json
-import re
 import statistics
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from sweep_checks import read_table, run_order
 from tiny_ce import tiny_ce_config
 
 from cer.compound.ablate import ablate
@@ -40,19 +39,17 @@ def test_ablate_runs_seed_major_skips_finished_runs_and_tabulates_them(two_confi
     args = [*map(str, two_configs), "--out", str(out)]
     first = CliRunner().invoke(ablate, [*args, "--seeds", "1"])
     assert first.exit_code == 0, first.output
-    with (out / "ablation.csv").open() as f:
-        table = list(csv.DictReader(f))
+    table = list(read_table(out).values())  # in config order
     assert [r["config"] for r in table] == ["one_stage", "two_stage"] and [r["runs"] for r in table] == ["1", "1"]
     assert table[1]["epochs"] == "[1, 1]" and table[1]["compound"] == "[0.0, 1.0]"
     assert f"| 1 | {float(table[0]['val_f1_mean']):.4f} |" in (out / "ablation.md").read_text()  # no "± 0" from one run
 
     second = CliRunner().invoke(ablate, [*args, "--seeds", "2"])
     assert second.exit_code == 0, second.output
-    order = re.findall(r"^\[(\d)/4\] (\w+) seed (\d)(: done, skipped)?", second.output, flags=re.M)
+    order = run_order(second.output, jobs=4)
     assert order == [("1", "one_stage", "0", ": done, skipped"), ("2", "two_stage", "0", ": done, skipped"),
                      ("3", "one_stage", "1", ""), ("4", "two_stage", "1", "")]
-    with (out / "ablation.csv").open() as f:
-        table = {r["config"]: r for r in csv.DictReader(f)}
+    table = read_table(out)
     for config in two_configs:
         scores = [final_f1(out / config.stem / f"seed{seed}") for seed in (0, 1)]
         row = table[config.stem]
@@ -81,8 +78,7 @@ def test_overlays_reach_every_run_and_the_table_and_a_rerun_with_others_is_refus
         assert resolved["model"]["img_size"] == 16 and resolved["synthesis"]["ops"] == ["mixup"]
         schedule = yaml.safe_load(config.read_text())["curriculum"]
         assert {k: resolved["curriculum"][k] for k in schedule} == schedule  # each run keeps its own curriculum
-    with (out / "ablation.csv").open() as f:
-        assert [r["synthesis"] for r in csv.DictReader(f)] == ["mixup", "mixup"]  # the table shows what was run
+    assert [r["synthesis"] for r in read_table(out).values()] == ["mixup", "mixup"]  # the table shows what was run
     recorded = json.loads((out / "ablation.json").read_text())
     assert [o["path"] for o in recorded["overlays"]] == [str(overlay)] and recorded["overrides"] == []
 

@@ -3,7 +3,6 @@ configs of papers 002 and 004 load."""
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import statistics
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sweep_checks import read_table, run_order
 
 from mtl.ablate import ablate, describe
 
@@ -34,11 +34,10 @@ def test_mtl_ablate_runs_seed_major_skips_finished_runs_and_tabulates_p_mtl(tiny
     args = [str(au), str(va), "--seeds", "2", "--out", str(out), *[a for s in tiny for a in ("--set", s)]]
     result = CliRunner().invoke(ablate, args)
     assert result.exit_code == 0, result.output
-    order = re.findall(r"^\[(\d)/4\] (\w+) seed (\d)(: done, skipped)?", result.output, flags=re.M)
+    order = run_order(result.output, jobs=4)
     assert order == [("1", "au_alone", "0", ": done, skipped"), ("2", "va_bn", "0", ": done, skipped"),
                      ("3", "au_alone", "1", ""), ("4", "va_bn", "1", "")]
-    with (out / "ablation.csv").open() as f:
-        table = {r["config"]: r for r in csv.DictReader(f)}
+    table = read_table(out)
     for name, hand in done.items():
         trained = json.loads((out / name / "seed1" / "report" / "final_metrics.json").read_text())
         p = [hand["val_p_mtl"], trained["val_p_mtl"]]
