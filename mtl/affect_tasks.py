@@ -7,8 +7,8 @@ evaluation loop iterate over the chosen tasks; none of them names a task.
   of 004), weights from training occurrence rates (eq. 10 of 004 is the same normalisation); metric:
   mean F1 of the 12 AUs (at 0.5, and with per-AU thresholds tuned on validation). Its head outputs
   logits (linear head) or probabilities (ANFL): :func:`task_registry` gives the matching task.
-- ``expr``: 8 Aff-Wild2 expressions, class-weighted CE (eq. 3), weights from training frequencies;
-  metric: macro F1 over all 8 classes.
+- ``expr``: 8 Aff-Wild2 expressions, class-weighted CE (eq. 3) or focal loss (eq. 9 of 003, the same
+  weights as its alpha_t), weights from training frequencies; metric: macro F1 over all 8 classes.
 - ``v``, ``a``: valence, arousal in [-1, 1] (tanh output), ``1 - CCC`` each (eq. 5); metric: CCC.
 - ``va`` names ``v`` and ``a`` together.
 
@@ -26,7 +26,7 @@ import torch
 from cer.data.record import FaceRecord
 from cer.metrics import au_f1, ccc, confusion_matrix, f1_macro, f1_per_class, tune_au_thresholds
 from cer.taxonomy import AFFWILD2_AUS, AFFWILD2_EXPR
-from mtl.losses import ccc_loss, masked_au_loss, masked_cross_entropy
+from mtl.losses import ccc_loss, masked_au_loss, masked_cross_entropy, masked_focal_loss
 
 
 def au_weights(targets: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -129,7 +129,12 @@ class ActionUnits(AffectTask):
 
 
 class Expression(AffectTask):
+    """The expression class. ``focal_gamma``: train with eq. 9 of 003 at that gamma instead of CE (None)."""
+
     name, outputs, metric, p_mtl_weight = "expr", len(AFFWILD2_EXPR), "f1_expr", 1.0
+
+    def __init__(self, focal_gamma: float | None = None):
+        self.focal_gamma = focal_gamma
 
     def labels(self, records):
         for r in records:
@@ -144,7 +149,9 @@ class Expression(AffectTask):
         return class_weights(targets, mask, self.outputs)
 
     def loss(self, out, targets, mask, weights):
-        return masked_cross_entropy(out, targets, mask, weights)
+        if self.focal_gamma is None:
+            return masked_cross_entropy(out, targets, mask, weights)
+        return masked_focal_loss(out, targets, mask, weights, self.focal_gamma)
 
     def decode(self, out):
         return torch.softmax(out.float(), dim=-1)
@@ -189,12 +196,17 @@ AFFECT_TASKS: dict[str, AffectTask] = {
 }
 
 
-def task_registry(au_probabilities: bool = False, au_loss: str = "bce") -> dict[str, AffectTask]:
+def task_registry(au_probabilities: bool = False, au_loss: str = "bce", expr_loss: str = "ce",
+                  focal_gamma: float = 2.0) -> dict[str, AffectTask]:
     """:data:`AFFECT_TASKS` with the AU task of a model whose AU head outputs probabilities
-    (``au_probabilities``) and of the AU loss ``au_loss`` (``bce`` or ``asymmetric``)."""
+    (``au_probabilities``) and of the AU loss ``au_loss`` (``bce`` or ``asymmetric``), and the
+    expression task of ``expr_loss`` (``ce``, or ``focal`` at ``focal_gamma``)."""
     if au_loss not in ("bce", "asymmetric"):
         raise ValueError(f"unknown AU loss {au_loss!r}: bce or asymmetric")
-    return {**AFFECT_TASKS, "au": ActionUnits(au_probabilities, au_loss == "asymmetric")}
+    if expr_loss not in ("ce", "focal"):
+        raise ValueError(f"unknown expression loss {expr_loss!r}: ce or focal")
+    return {**AFFECT_TASKS, "au": ActionUnits(au_probabilities, au_loss == "asymmetric"),
+            "expr": Expression(focal_gamma if expr_loss == "focal" else None)}
 
 
 # Names that stand for several tasks.

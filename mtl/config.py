@@ -5,6 +5,7 @@ The values of paper 002 where the defaults differ: an MAE ViT-B/16 at 224 px (``
 ``model.img_size``, ``model.checkpoint``); sequences S = W = 30 for VA, 5 for EXPR, 1 for AU.
 Paper 004's heads and AU loss are switches, off by default (002's linear heads and BCE); 004 sets
 ``model.au_head=anfl``, ``model.va_head=bn_tanh``, ``model.cross_attention=true``, ``loss.au=asymmetric``.
+Paper 003's focal expression loss (eq. 9) is a switch too, off by default: ``loss.expr=focal``.
 """
 
 from __future__ import annotations
@@ -88,6 +89,14 @@ class ModelConfig(BackboneConfig):
 @dataclass
 class LossConfig:
     au: Literal["bce", "asymmetric"] = "bce"  # 004 uses asymmetric (eq. 9), weighted by occurrence (eq. 10)
+    expr: Literal["ce", "focal"] = "ce"  # 003 uses focal (eq. 9), alpha_t = the class weights of eq. 3
+    # focal's gamma; 003 allows [0, 5] without naming one: 2 is the focal-loss paper's (Lin et al. 2017)
+    focal_gamma: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.focal_gamma <= 5:
+            raise ValueError(f"loss.focal_gamma must be in [0, 5] (003, eq. 9; 0 is cross-entropy), "
+                             f"got {self.focal_gamma}")
 
 
 @dataclass

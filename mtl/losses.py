@@ -1,4 +1,5 @@
-"""Masked losses of the MTL tasks (paper 002, sec. 3.4, eqs. 2-5; paper 004, sec. 3.3, eq. 9).
+"""Masked losses of the MTL tasks (paper 002, sec. 3.4, eqs. 2-5; paper 004, sec. 3.3, eq. 9; paper 003,
+sec. 3.2, eq. 9).
 
 Each takes a boolean mask of the labels that exist: a frame without an EXPR label (-1) or without
 V/A (-5) adds nothing to that task's loss and gets exactly zero gradient from it, while its other
@@ -98,6 +99,32 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torc
         return _nothing(logits)
     w = None if weights is None else weights.to(logits.device, torch.float32)
     return F.cross_entropy(logits[mask].float(), targets[mask].long(), weight=w)
+
+
+def masked_focal_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
+                      weights: torch.Tensor | None = None, gamma: float = 2.0) -> torch.Tensor:
+    """Eq. 9 of 003: focal loss ``-alpha_t (1 - p_t)^gamma log p_t`` over the valid samples.
+
+    ``alpha_t`` is the class weight of the sample's class (``class_weights``, as in eq. 3), and the
+    sum is divided by the valid samples' ``alpha_t`` as :func:`masked_cross_entropy` divides it: at
+    ``gamma = 0`` the two are the same loss, and ``gamma`` only shrinks the share of samples the
+    model already gets right (``p_t`` near 1).
+
+    Args:
+        logits, targets, mask, weights: as :func:`masked_cross_entropy`.
+        gamma: the focusing exponent (003 allows [0, 5] and gives no value).
+    """
+    mask = mask.bool()
+    if not mask.any():
+        return _nothing(logits)
+    log_p = F.log_softmax(logits[mask].float(), dim=-1)  # [M, K]
+    classes = targets[mask].long()
+    log_pt = log_p.gather(1, classes[:, None]).squeeze(1)  # [M]
+    # -expm1 is 1 - p_t without cancellation; the floor keeps the gradient of x^gamma finite (gamma < 1)
+    # where p_t rounds to 1, and changes nothing there (-log p_t is itself ~0)
+    modulation = (-torch.expm1(log_pt)).clamp(min=EPS) ** gamma
+    alpha = torch.ones_like(log_pt) if weights is None else weights.to(logits.device, torch.float32)[classes]
+    return (alpha * modulation * -log_pt).sum() / alpha.sum()
 
 
 def ccc_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -66,7 +66,8 @@ class MTLTask:
         extractors = [FrozenExtractor(f) for f in self.fuse_folders]
         self.fused_dims = [e.dim for e in extractors]
         # The tasks' losses and decoding, as the AU head's outputs (logits or probabilities) need them.
-        self.affect = task_registry(self.architecture().au_probabilities, cfg.loss.au)
+        self.affect = task_registry(self.architecture().au_probabilities, cfg.loss.au, cfg.loss.expr,
+                                    cfg.loss.focal_gamma)
         self.loss_weights = {}
         for t in self.tasks:
             w = self.affect[t].loss_weights(*self.train_set.labels[t])

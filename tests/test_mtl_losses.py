@@ -1,4 +1,5 @@
-"""MTL losses: masking of missing labels (every combination), and the CCC loss against closed forms."""
+"""MTL losses: masking of missing labels (every combination), the CCC loss against closed forms, and the
+focal expression loss (eq. 9 of 003) against numbers worked by hand."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from cer.config import ConfigError, load_config
 from cer.metrics import ccc
-from mtl.affect_tasks import AFFECT_TASKS
-from mtl.losses import ccc_loss, masked_bce, masked_cross_entropy
+from mtl.affect_tasks import AFFECT_TASKS, task_registry
+from mtl.config import MTLConfig
+from mtl.losses import ccc_loss, masked_bce, masked_cross_entropy, masked_focal_loss
 from mtl.model import MTLArchitecture, build_model
 
 TASKS = ("au", "expr", "v", "a")
@@ -138,3 +141,65 @@ def test_au_and_expression_weights_follow_training_frequencies():
     classes = np.array([0, 0, 0, 1, 5])
     cw = class_weights(classes, np.ones(5, bool), 8)
     assert cw[1] == pytest.approx(3 * cw[0]) and cw[2] == 0.0 and cw[5] == cw[1]
+
+
+# --- the focal expression loss (003, eq. 9) -----------------------------------------------------------
+
+def test_focal_loss_is_eq_9_worked_by_hand():
+    # logits = log p, so softmax gives p back: the targets' p_t are 0.5, 0.1 and 0.2; the third row's
+    # label is missing (garbage -1, NaN logits: never read). alpha_t = class weights (2, 1, 0.5).
+    p = torch.tensor([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [0.2, 0.2, 0.6]])
+    logits = torch.log(p)
+    logits[2] = float("nan")
+    targets = torch.tensor([0, 2, -1, 1])
+    mask = targets >= 0
+    w = torch.tensor([2.0, 1.0, 0.5])
+    # gamma 2: -alpha_t (1 - p_t)^2 log p_t = 2 * 0.5^2 * log 2, 0.5 * 0.9^2 * log 10, 1 * 0.8^2 * log 5,
+    # = 0.34657359 + 0.93254696 + 1.03004039, divided by the alphas' sum 3.5
+    assert masked_focal_loss(logits, targets, mask, w, gamma=2.0).item() == pytest.approx(0.65976023, rel=1e-6)
+    # unweighted: (0.25 log 2 + 0.81 log 10 + 0.64 log 5) / 3
+    assert masked_focal_loss(logits, targets, mask, None, gamma=2.0).item() == pytest.approx(1.02280699, rel=1e-6)
+    # gamma 1: 2 * 0.5 * log 2 + 0.5 * 0.9 * log 10 + 0.8 * log 5 = 0.69314718 + 1.03616329 + 1.28755033
+    assert masked_focal_loss(logits, targets, mask, w, gamma=1.0).item() == pytest.approx(3.0168608 / 3.5, rel=1e-6)
+
+
+def test_focal_loss_at_gamma_0_is_the_class_weighted_cross_entropy():
+    torch.manual_seed(2)
+    logits = 3 * torch.randn(40, 8)
+    targets = torch.randint(0, 8, (40,))
+    mask = torch.rand(40) > 0.25
+    w = torch.rand(8) + 0.2
+    for weights in (w, None):
+        focal = masked_focal_loss(logits, targets, mask, weights, gamma=0.0)
+        assert focal.item() == pytest.approx(masked_cross_entropy(logits, targets, mask, weights).item(), rel=1e-6)
+    # gamma > 0 down-weights the well-classified samples: strictly below CE on the same batch
+    assert masked_focal_loss(logits, targets, mask, w, 2.0) < masked_cross_entropy(logits, targets, mask, w)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+def test_focal_expression_task_masks_missing_labels_like_the_other_losses(gamma):
+    missing, targets, masks = every_combination_batch(2)
+    expr = task_registry(expr_loss="focal", focal_gamma=gamma)["expr"]
+    weights = torch.from_numpy(expr.loss_weights(targets["expr"].numpy(), masks["expr"].numpy()))
+    out = torch.randn(16, 8)
+    out[0, targets["expr"][0]] = 40.0  # sample 0 has every label: its p_t rounds to 1 (0^gamma's gradient)
+    out.requires_grad_(True)
+    loss = expr.loss(out, targets["expr"], masks["expr"], weights)
+    (grad,) = torch.autograd.grad(loss, out)
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
+    assert (grad[missing["expr"]] == 0).all(), "a sample without its label got a gradient"
+    empty = expr.loss(out, targets["expr"], torch.zeros(16, dtype=torch.bool), weights)
+    (grad,) = torch.autograd.grad(empty, out)
+    assert empty.item() == 0.0 and (grad == 0).all()
+
+
+def test_expression_loss_switch_defaults_to_ce_and_checks_gamma():
+    cfg = load_config(MTLConfig, overrides=["loss.expr=focal", "loss.focal_gamma=1.5"])
+    assert (cfg.loss.expr, cfg.loss.focal_gamma) == ("focal", 1.5)
+    assert load_config(MTLConfig).loss.expr == "ce"
+    assert task_registry()["expr"].focal_gamma is None  # the default task trains with CE, as before
+    assert task_registry(expr_loss="focal", focal_gamma=1.5)["expr"].focal_gamma == 1.5
+    with pytest.raises(ConfigError, match=r"focal_gamma must be in \[0, 5\]"):
+        load_config(MTLConfig, overrides=["loss.focal_gamma=-1"])
+    with pytest.raises(ValueError, match="ce or focal"):
+        task_registry(expr_loss="dice")
