@@ -14,3 +14,9 @@ def warmup_cosine(total_steps: int, base: float, final: float, warmup_steps: int
     t = np.arange(total_steps - warmup_steps) / max(1, total_steps - warmup_steps)
     cos = final + 0.5 * (base - final) * (1 + np.cos(np.pi * t))
     return np.concatenate([warm, cos])
+
+
+def warmup_constant(total_steps: int, base: float, warmup_steps: int, start: float = 0.0) -> np.ndarray:
+    """Linear warmup from ``start`` to ``base`` over ``warmup_steps``, then ``base`` to the end: a fixed
+    lr when ``warmup_steps`` is 0. (The cosine from ``base`` to ``base``, which is exactly ``base``.)"""
+    return warmup_cosine(total_steps, base, base, warmup_steps, start)

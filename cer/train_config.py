@@ -14,13 +14,17 @@ class OptimConfig:
     # holds the paper's values: batch 96, lr 1e-5 for fine-tuning an MAE ViT-B). Measured on the
     # synthetic faces (batch 64, constant lr): vit_face_tiny stays at the label prior for all of 150
     # steps at lr 1e-3, and leaves it after ~100 at 3e-4.
-    # adamw (002); sgd; sam: sharpness-aware minimisation around `sam_base` (004: SAM, rho 0.05)
-    name: Literal["adamw", "sgd", "sam"] = "adamw"
-    sam_base: Literal["adamw", "sgd"] = "sgd"  # the optimiser SAM steps with (SAM paper and 004: SGD)
+    # adamw (002); adam (003: torch's Adam, weight_decay an L2 term in the gradient, not decoupled);
+    # sgd; sam: sharpness-aware minimisation around `sam_base` (004: SAM, rho 0.05)
+    name: Literal["adamw", "adam", "sgd", "sam"] = "adamw"
+    sam_base: Literal["adamw", "adam", "sgd"] = "sgd"  # the optimiser SAM steps with (SAM paper and 004: SGD)
     sam_rho: float = 0.05          # SAM's neighbourhood radius
     momentum: float = 0.9          # SGD's (plain and under SAM)
     batch_size: int = 64           # per process (CE sets 32); paper 002: 96
     lr: float = 3e-4               # peak lr; paper 002: 1e-5 (fine-tuning)
+    # cosine: warmup, then cosine from lr to min_lr over the run; constant: warmup, then lr to the end
+    # (003's fixed lr: with warmup_epochs=0 every step gets lr; min_lr is not used)
+    schedule: Literal["cosine", "constant"] = "cosine"
     min_lr: float = 1e-6           # end of the cosine
     weight_decay: float = 0.05     # paper 002: AdamW, wd 0.05
     betas: tuple[float, float] = (0.9, 0.999)

@@ -1,8 +1,8 @@
 """The one training loop, for every task (CE, MTL, MAE pretraining).
 
-It owns what is the same for all of them: accelerate (devices, processes, precision), AdamW or SGD
-(either under SAM, ``cer.sam``) with optional layer-wise lr decay, the per-step warmup + cosine
-schedule, gradient accumulation and clipping, EMA, ``torch.compile``, evaluation, best-model
+It owns what is the same for all of them: accelerate (devices, processes, precision), AdamW, Adam or
+SGD (any of them under SAM, ``cer.sam``) with optional layer-wise lr decay, the per-step warmup + cosine
+(or constant) schedule, gradient accumulation and clipping, EMA, ``torch.compile``, evaluation, best-model
 export, checkpoints and resume, the metrics log and the progress bar. A :class:`cer.task.Task`
 owns everything else.
 
@@ -34,7 +34,7 @@ from cer.checkpoints import (
 )
 from cer.run_log import RunLog, improves
 from cer.sam import SharpnessAwarePerturbation, batchnorm_stats_frozen
-from cer.schedule import warmup_cosine
+from cer.schedule import warmup_constant, warmup_cosine
 from cer.task import Task, data_loader
 from cer.train_config import LoopConfig, OptimConfig
 
@@ -110,9 +110,9 @@ class Trainer:
             model = model.to(memory_format=torch.channels_last)
         base = self.optim.base_optimizer()
         # timm's "momentum" is plain heavy-ball SGD (its "sgd" would be Nesterov's)
-        extra = {"betas": tuple(self.optim.betas)} if base == "adamw" else {"momentum": self.optim.momentum}
+        extra = {"betas": tuple(self.optim.betas)} if base != "sgd" else {"momentum": self.optim.momentum}
         optimizer = timm.optim.create_optimizer_v2(
-            model, {"adamw": "adamw", "sgd": "momentum"}[base], lr=self.optim.lr,
+            model, {"adamw": "adamw", "adam": "adam", "sgd": "momentum"}[base], lr=self.optim.lr,
             weight_decay=self.optim.weight_decay, layer_decay=self.optim.layer_decay, **extra,
         )
         self.sam = SharpnessAwarePerturbation(self.optim.sam_rho) if self.optim.name == "sam" else None
@@ -140,7 +140,11 @@ class Trainer:
                                   for e in range(self.task.num_epochs())]
         self.steps_per_epoch = [math.ceil(n / self.optim.accumulate) for n in self.batches_per_epoch]
         warmup = round(self.optim.warmup_epochs * self.steps_per_epoch[0])
-        self.lr = warmup_cosine(sum(self.steps_per_epoch), self.optim.lr, self.optim.min_lr, warmup)
+        total = sum(self.steps_per_epoch)
+        if self.optim.schedule == "constant":
+            self.lr = warmup_constant(total, self.optim.lr, warmup)
+        else:
+            self.lr = warmup_cosine(total, self.optim.lr, self.optim.min_lr, warmup)
 
     def _resume(self, checkpoint: Path | None) -> Progress:
         if checkpoint is None:

@@ -23,7 +23,8 @@ from cer.train_config import LoopConfig, OptimConfig
 class LeastSquares:
     metric, greater_is_better = "loss", False
 
-    def __init__(self, batch_size: int, n: int = 64, dim: int = 5, seed: int = 0):
+    def __init__(self, batch_size: int, n: int = 64, dim: int = 5, seed: int = 0, epochs: int = 1):
+        self.epochs = epochs
         g = torch.Generator().manual_seed(seed)
         x = torch.randn(n, dim, generator=g)
         y = x @ torch.randn(dim, 1, generator=g) + 0.1 * torch.randn(n, 1, generator=g)
@@ -34,7 +35,7 @@ class LeastSquares:
         return nn.Linear(self.dim, 1)
 
     def num_epochs(self) -> int:
-        return 1
+        return self.epochs
 
     def train_data(self, rank: int, world_size: int) -> TrainData:
         sampler = ShuffleSampler(len(self.data), seed=self.seed, num_replicas=world_size, rank=rank)
@@ -65,8 +66,8 @@ class HalfSquaredNorm(LeastSquares):
     """Loss ``0.5 * ||w||^2`` of one parameter vector, whatever the batch: its gradient is ``w``, so
     an optimiser's step can be worked out by hand."""
 
-    def __init__(self, start: list[float]):
-        super().__init__(batch_size=1, n=1)
+    def __init__(self, start: list[float], epochs: int = 1):
+        super().__init__(batch_size=1, n=1, epochs=epochs)  # one step per epoch
         self.start = start
 
     def build_model(self) -> nn.Module:
