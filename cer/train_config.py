@@ -49,7 +49,11 @@ class OptimConfig:
 class LoopConfig:
     seed: int = 0
     precision: Literal["auto", "no", "bf16", "fp16"] = "auto"  # auto: bf16 on a GPU that has it, else fp32
-    ema: bool = False              # evaluate and export an exponential moving average of the weights
+    # Validate, pick best/ with and export an exponential moving average of the weights (003: decay 0.99);
+    # checkpoints hold it beside the trained weights, so a resumed run goes on averaging where it was.
+    # timm's ModelEmaV3: the first optimiser step copies the weights, each later one does
+    # ema = decay * ema + (1 - decay) * weights.
+    ema: bool = False
     ema_decay: float = 0.999
     compile: bool = False          # torch.compile the model
     channels_last: bool = False    # memory format for conv stems on GPU
@@ -58,6 +62,11 @@ class LoopConfig:
     keep_checkpoints: int = 2      # newest N kept
     progress: bool = True          # progress bar on the main process
     threads: int | None = None     # torch threads per process on CPU; null: this machine's cores shared among processes
+
+    def __post_init__(self) -> None:
+        if not 0 < self.ema_decay < 1:
+            raise ValueError(f"train.ema_decay must be in (0, 1) (the share of the average each step keeps), "
+                             f"got {self.ema_decay}")
 
     def loader_workers(self) -> int:
         """``num_workers``, or its default: 0 on CPU, where the model needs every core; 4 on a GPU."""

@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from cer.shuffle_sampler import ShuffleSampler
-from cer.task import TrainData
+from cer.task import EvalData, TrainData
 from cer.train_config import LoopConfig, OptimConfig
 
 
@@ -79,12 +79,51 @@ class HalfSquaredNorm(LeastSquares):
         return {"loss": 0.5 * (model.w ** 2).sum()}
 
 
-def train(out: Path, batch_size: int, optim: OptimConfig, task: LeastSquares | None = None) -> dict[str, torch.Tensor]:
+class StepCounter(LeastSquares):
+    """One weight ``w`` with loss ``-w`` (gradient -1): SGD at a constant lr 1 adds exactly 1 per step, so
+    after ``t`` steps ``w = t``. Validation reports the ``w`` of the model it is given (``val_w``) and,
+    when ``scores`` are given, ``scores[t - 1]`` as ``val_score`` for the model at ``w = t``: a metric
+    the test writes out epoch by epoch (``steps_per_epoch`` steps each)."""
+
+    metric, greater_is_better = "val_w", True
+
+    def __init__(self, epochs: int, steps_per_epoch: int = 1, scores: list[float] | None = None):
+        super().__init__(batch_size=1, n=steps_per_epoch, epochs=epochs)
+        self.scores = scores
+        if scores is not None:
+            self.metric = "val_score"
+
+    def build_model(self) -> nn.Module:
+        model = nn.Module()
+        model.w = nn.Parameter(torch.zeros(1))
+        return model
+
+    def val_data(self) -> EvalData:
+        return EvalData(self.data, batch_size=len(self.data))  # never read: the metric is the weight
+
+    def training_step(self, model, batch, generator):
+        return {"loss": -model.w.sum()}
+
+    def evaluate(self, model, loader, accelerator):
+        w = float(model.w)
+        scores = {} if self.scores is None else {"val_score": self.scores[round(w) - 1]}
+        return {"val_w": w, **scores}
+
+
+def step_counter_sgd() -> OptimConfig:
+    """SGD at lr 1 for every step, nothing else: :class:`StepCounter`'s ``w`` counts the steps."""
+    return OptimConfig(name="sgd", lr=1.0, schedule="constant", warmup_epochs=0, weight_decay=0.0, momentum=0.0,
+                       clip_grad=None)
+
+
+def train(out: Path, batch_size: int, optim: OptimConfig, task: LeastSquares | None = None,
+          loop: LoopConfig | None = None, resume_from: Path | None = None) -> dict[str, torch.Tensor]:
+    """Train ``task`` (a :class:`LeastSquares` of ``batch_size`` by default) into ``out``; ``best/``'s weights."""
     from cer.trainer import Trainer
 
     task = task or LeastSquares(batch_size)
-    loop = LoopConfig(progress=False, threads=1, keep_checkpoints=1)
-    Trainer(task, optim, loop, out, config={}).fit()
+    loop = loop or LoopConfig(progress=False, threads=1, keep_checkpoints=1)
+    Trainer(task, optim, loop, out, config={}).fit(resume_from)
     return torch.load(out / "best" / "weights.pt")
 
 
