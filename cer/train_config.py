@@ -55,6 +55,10 @@ class LoopConfig:
     # ema = decay * ema + (1 - decay) * weights.
     ema: bool = False
     ema_decay: float = 0.999
+    # Stop once the task's selection metric (the one best/ follows) has not improved for this many
+    # validated epochs (003: 15); null: train every epoch. Decided from the best epoch the checkpoint
+    # records, so a resumed run stops where the uninterrupted one did.
+    early_stop_patience: int | None = None
     compile: bool = False          # torch.compile the model
     channels_last: bool = False    # memory format for conv stems on GPU
     num_workers: int | None = None  # DataLoader workers; null: 0 on CPU (the model needs both cores), 4 on GPU
@@ -67,6 +71,9 @@ class LoopConfig:
         if not 0 < self.ema_decay < 1:
             raise ValueError(f"train.ema_decay must be in (0, 1) (the share of the average each step keeps), "
                              f"got {self.ema_decay}")
+        if self.early_stop_patience is not None and self.early_stop_patience < 1:
+            raise ValueError(f"train.early_stop_patience must be >= 1 epoch, or null to train every epoch; "
+                             f"got {self.early_stop_patience}")
 
     def loader_workers(self) -> int:
         """``num_workers``, or its default: 0 on CPU, where the model needs every core; 4 on a GPU."""

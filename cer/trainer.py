@@ -3,7 +3,7 @@
 It owns what is the same for all of them: accelerate (devices, processes, precision), AdamW, Adam or
 SGD (any of them under SAM, ``cer.sam``) with optional layer-wise lr decay, the per-step warmup + cosine
 (or constant) schedule, gradient accumulation and clipping, EMA, ``torch.compile``, evaluation, best-model
-export, checkpoints and resume, the metrics log and the progress bar. A :class:`cer.task.Task`
+export, early stopping, checkpoints and resume, the metrics log and the progress bar. A :class:`cer.task.Task`
 owns everything else.
 
 Determinism: every epoch starts by seeding all RNGs from (seed, epoch, rank), and on-device
@@ -163,8 +163,12 @@ class Trainer:
         """Train all epochs (from ``resume_from`` when given); returns the last evaluation."""
         self._build()
         progress = self._resume(resume_from)
+        if self.loop.early_stop_patience is not None and self.val_loader is None:
+            log.warning("train.early_stop_patience is set but there is no validation data: every epoch is trained")
         last_eval: dict[str, Any] = {}
         for epoch in range(progress.epoch, self.task.num_epochs()):
+            if self._patience_spent(progress):  # before the epoch: a run resumed after its stop stays stopped
+                break
             started = time.time()
             mid_epoch = progress.batches_done > 0
             if not mid_epoch:  # a mid-epoch resume keeps the RNG states it restored
@@ -279,6 +283,21 @@ class Trainer:
             progress.best_metric, progress.best_epoch = float(value), epoch
             if self.is_main:
                 self.task.export(self._model_to_export(), self.run_dir / "best")
+
+    def _patience_spent(self, progress: Progress) -> bool:
+        """Whether the epochs validated since the best one (``progress`` holds it, across resumes) have
+        reached ``train.early_stop_patience``; says so once, on the main process, when they have."""
+        patience = self.loop.early_stop_patience
+        if patience is None or progress.best_epoch is None:
+            return False
+        stale = progress.epoch - 1 - progress.best_epoch  # epochs finished after the best one
+        if stale < patience:
+            return False
+        if self.is_main:
+            print(f"early stop after epoch {progress.epoch}/{self.task.num_epochs()}: {self.task.metric} has not "
+                  f"improved for {stale} epochs (best {progress.best_metric:.4g} at epoch {progress.best_epoch + 1}; "
+                  f"train.early_stop_patience={patience})", flush=True)
+        return True
 
     def _export_last(self, metrics: dict[str, Any]) -> None:
         """No epoch was validated on the task's metric (e.g. no validation data): ``best/`` gets the
