@@ -5,7 +5,8 @@ The values of paper 002 where the defaults differ: an MAE ViT-B/16 at 224 px (``
 ``model.img_size``, ``model.checkpoint``); sequences S = W = 30 for VA, 5 for EXPR, 1 for AU.
 Paper 004's heads and AU loss are switches, off by default (002's linear heads and BCE); 004 sets
 ``model.au_head=anfl``, ``model.va_head=bn_tanh``, ``model.cross_attention=true``, ``loss.au=asymmetric``.
-Paper 003's focal expression loss (eq. 9) is a switch too, off by default: ``loss.expr=focal``.
+Paper 003's focal expression loss (eq. 9) is a switch too, off by default: ``loss.expr=focal``;
+``mtl/overlays/paper_003.yaml`` sets it with 003's optimiser, EMA, clipping and early stopping.
 """
 
 from __future__ import annotations
