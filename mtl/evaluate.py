@@ -1,7 +1,9 @@
-"""``mtl evaluate RUN...``: P_MTL and its parts on a validation set, per run and combined.
+"""``mtl evaluate RUN... [--ensemble RUN,RUN...]``: P_MTL and its parts on a validation set, per run
+(or ensemble of runs, :mod:`mtl.ensemble`) and combined.
 
 The paper's MTL result combines the best model of each task (002, Table 1): with several runs,
-each part of P_MTL (CCC_V, CCC_A, F1_EXPR, F1_AU) is taken from the run that scores best on it.
+each part of P_MTL (CCC_V, CCC_A, F1_EXPR, F1_AU) is taken from the run (or ensemble) that scores
+best on it.
 Sequence outputs are expanded back to frames first, so every validation frame counts once.
 """
 
@@ -96,8 +98,54 @@ def _line(label: str, scores: dict[str, Any]) -> str:
     return f"{label}: {shown}"
 
 
+def predict_ensemble(members: Sequence[str | Path], records: Sequence[FaceRecord], rule: str,
+                     batch_frames: int = 256) -> tuple[dict[str, np.ndarray], Any, list[str]]:
+    """The combined predictions of ``members`` (run folders that train the same tasks) on ``records``
+    (:mod:`mtl.ensemble`): ``(preds, split frames, tasks)``.
+
+    Raises:
+        click.UsageError: the members train different tasks.
+    """
+    from mtl.ensemble import combine_members
+    from mtl.runs import read_meta
+
+    tasks_of = {str(m): list(read_meta(m)[1]["architecture"]["tasks"]) for m in members}
+    first = str(members[0])
+    for member, tasks in tasks_of.items():
+        if tasks != tasks_of[first]:
+            raise click.UsageError(
+                f"ensemble {','.join(map(str, members))}: {member} trains {','.join(tasks)} but {first} trains "
+                f"{','.join(tasks_of[first])}; an ensemble's members must train the same tasks: give runs of "
+                "other tasks their own --ensemble")
+    outputs, frames = [], None
+    for member in members:
+        preds, member_frames, _ = predict_run(member, records, batch_frames=batch_frames)
+        if frames is not None and member_frames.keys() != frames.keys():
+            raise ValueError(f"{member} predicted other frames than {first}")  # same records, same order
+        outputs.append(preds)
+        frames = member_frames
+    return combine_members(outputs, tasks_of[first], rule), frames, tasks_of[first]
+
+
+def ensemble_members(value: str) -> list[str]:
+    """The run folders of one ``--ensemble`` value (comma-separated), each checked to exist."""
+    members = [m.strip() for m in value.split(",") if m.strip()]
+    if len(members) < 2:
+        raise click.UsageError(f"--ensemble {value}: name two or more run folders, comma-separated")
+    missing = [m for m in members if not Path(m).is_dir()]
+    if missing:
+        raise click.UsageError(f"--ensemble {value}: no run folder {', '.join(missing)}")
+    return members
+
+
 @click.command("evaluate", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.argument("runs", nargs=-1, type=click.Path(exists=True, file_okay=False))
+@click.option("--ensemble", "ensembles", multiple=True, metavar="RUN,RUN,...",
+              help="Evaluate these runs (trained on the same tasks) as one model (paper 001 sec. 3.3); repeatable, "
+                   "one ensemble per task set. It is scored on the validation data of its first run.")
+@click.option("--combine", "rule", type=click.Choice(["vote", "mean"]), default="vote", show_default=True,
+              help="How an ensemble combines AU and EXPR: majority vote of the members' decisions (ties: the "
+                   "higher mean probability) or mean probabilities. V/A: always the mean.")
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
               help="s-Aff-Wild2 root to evaluate on (default: each run's validation data).")
 @click.option("--reader", default="aff-wild2-mtl", show_default=True, help="Reader of --data.")
@@ -105,27 +153,34 @@ def _line(label: str, scores: dict[str, Any]) -> str:
 @click.option("--batch-frames", default=256, show_default=True, help="Frames per forward pass.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for metrics.json (default: the first run's eval/).")
-def evaluate(runs: tuple[str, ...], data: str | None, reader: str, split: str, batch_frames: int,
-             out: str | None) -> None:
+def evaluate(runs: tuple[str, ...], ensembles: tuple[str, ...], rule: str, data: str | None, reader: str,
+             split: str, batch_frames: int, out: str | None) -> None:
     """P_MTL and its parts (AU at 0.5 and with per-AU thresholds tuned on the same frames) for each
-    RUN, and for the combination of the best run of each part."""
+    RUN and each --ensemble, and for the combination of the best of them for each part."""
     from mtl.runs import read_meta
     from mtl.scores import score_frames
 
+    if not runs and not ensembles:
+        raise click.UsageError("give one or more RUN folders or --ensemble RUN,RUN")
+    groups = [[run] for run in runs] + [ensemble_members(e) for e in ensembles]
     per_run: dict[str, dict[str, Any]] = {}
-    for run in runs:
-        _, meta = read_meta(run)
-        records = validation_records(meta, data, reader, split)
-        preds, frames, meta = predict_run(run, records, batch_frames=batch_frames)
-        tasks = meta["architecture"]["tasks"]
+    for members in groups:
+        records = validation_records(read_meta(members[0])[1], data, reader, split)
+        if len(members) == 1:
+            label = members[0]
+            preds, frames, meta = predict_run(label, records, batch_frames=batch_frames)
+            tasks = meta["architecture"]["tasks"]
+        else:
+            label = f"ensemble[{rule}]:{','.join(members)}"
+            preds, frames, tasks = predict_ensemble(members, records, rule, batch_frames)
         scores = score_frames(tasks, preds, frames.labels, 0.5)
-        per_run[run] = {k: v for k, v in scores.items() if isinstance(v, (int, float))}
-        click.echo(_line(f"{run} ({','.join(tasks)}; {len(frames)} frames)", per_run[run]))
+        per_run[label] = {k: v for k, v in scores.items() if isinstance(v, (int, float))}
+        click.echo(_line(f"{label} ({','.join(tasks)}; {len(frames)} frames)", per_run[label]))
     result: dict[str, Any] = {"runs": per_run}
-    if len(runs) > 1:
+    if len(per_run) > 1:
         result["combined"] = combine(per_run)
         click.echo(_line("combined (best run per part)", result["combined"]))
-    folder = Path(out) if out else Path(runs[0]) / "eval"
+    folder = Path(out) if out else Path(groups[0][0]) / "eval"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").write_text(json.dumps(result, indent=1))
     click.echo(f"-> {folder / 'metrics.json'}")

@@ -1,0 +1,121 @@
+"""Ensembles of MTL runs (paper 001 sec. 3.3): the combining rules on hand-made member predictions,
+and ``mtl evaluate --ensemble`` on tiny runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mtl.cli import main
+from mtl.ensemble import combine_members, vote_action_units, vote_expression
+
+TINY = ["--epochs", "1", "--set", "model.img_size=32", "--set", "train.progress=false",
+        "--set", "optim.batch_size=32", "--set", "model.drop_path=0.0"]
+
+
+def probs(*rows: list[float]) -> np.ndarray:
+    return np.asarray(rows, dtype=np.float64)
+
+
+def test_expression_vote_takes_the_majority_class_not_the_mean_probability():
+    # Two members mildly for class 0, one very sure of class 2: the mean probability favours 2,
+    # the vote (what 001 does) gives 0.
+    members = np.stack([probs([0.5, 0.1, 0.4]), probs([0.5, 0.1, 0.4]), probs([0.0, 0.0, 1.0])])
+    voted = vote_expression(members)
+    np.testing.assert_array_equal(voted, [[1, 0, 0]])
+    averaged = combine_members([{"expr": m} for m in members], ["expr"], "mean")["expr"]
+    assert averaged.argmax(1).tolist() == [2]
+
+
+def test_expression_tie_goes_to_the_tied_class_of_higher_mean_probability():
+    # Frame 0: one vote each for 0 and 1, class 1's member is surer -> 1. Frame 1: class 2 has the
+    # highest mean probability but no vote, so it cannot win; among 0 and 1, 0 is surer -> 0.
+    members = np.stack([
+        [[0.6, 0.4, 0.0], [0.55, 0.0, 0.45]],
+        [[0.1, 0.9, 0.0], [0.0, 0.52, 0.48]],
+    ])
+    np.testing.assert_array_equal(vote_expression(members), [[0, 1, 0], [1, 0, 0]])
+
+
+def test_au_vote_is_the_majority_and_a_half_split_follows_the_mean_probability():
+    members = np.stack([
+        probs([0.9, 0.2, 0.6, 0.7]),
+        probs([0.8, 0.1, 0.4, 0.1]),
+        probs([0.1, 0.9, 0.9, 0.2]),
+        probs([0.2, 0.3, 0.3, 0.9]),
+    ])  # 4 members, 1 frame, 4 AUs
+    # AU0: 2 yes (0.9, 0.8) vs 2 no, mean 0.5 -> present; AU1: 1 yes -> absent; AU2: 2 yes, mean
+    # 0.55 -> present; AU3: 2 yes, mean 0.475 -> absent.
+    np.testing.assert_array_equal(vote_action_units(members), [[1, 0, 1, 0]])
+    three = members[:3]  # odd: a plain majority, AU0 2 of 3, AU2 2 of 3, AU3 1 of 3
+    np.testing.assert_array_equal(vote_action_units(three), [[1, 0, 1, 0]])
+
+
+def test_valence_and_arousal_are_averaged_under_both_rules():
+    members = [{"v": np.array([0.2, -0.4]), "a": np.array([0.1, 0.3])},
+               {"v": np.array([0.6, 0.0]), "a": np.array([-0.5, 0.1])}]
+    for rule in ("vote", "mean"):
+        out = combine_members(members, ["v", "a"], rule)
+        np.testing.assert_allclose(out["v"], [0.4, -0.2])
+        np.testing.assert_allclose(out["a"], [-0.2, 0.2])
+
+
+def test_probability_averaging_averages_au_and_expression():
+    members = [{"au": probs([0.2, 0.9]), "expr": probs([0.7, 0.3])},
+               {"au": probs([0.6, 0.5]), "expr": probs([0.1, 0.9])}]
+    out = combine_members(members, ["au", "expr"], "mean")
+    np.testing.assert_allclose(out["au"], [[0.4, 0.7]])
+    np.testing.assert_allclose(out["expr"], [[0.4, 0.6]])
+
+
+def test_bad_members_are_refused_with_what_to_fix():
+    with pytest.raises(ValueError, match="use one of vote, mean"):
+        combine_members([{"v": np.zeros(2)}], ["v"], "median")
+    with pytest.raises(ValueError, match="no au predictions"):
+        combine_members([{"au": np.zeros((2, 12))}, {"v": np.zeros(2)}], ["au"])
+    with pytest.raises(ValueError, match="same frames"):
+        combine_members([{"v": np.zeros(2)}, {"v": np.zeros(3)}], ["v"])
+
+
+def mtl(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_synth, tmp_path_factory):
+    aff = tiny_synth / "aff-wild2"
+    folder = tmp_path_factory.mktemp("ensemble-runs")
+    for name, joint, seed in (("a", "au,expr,va", 0), ("b", "au,expr,va", 1), ("v", "v", 0)):
+        result = mtl("train", "--joint", joint, "--data", str(aff), "-o", str(folder / name),
+                     "--set", f"train.seed={seed}", *TINY)
+        assert result.exit_code == 0, result.output
+    return folder
+
+
+def test_an_ensemble_of_two_runs_evaluates(runs, tmp_path):
+    a, b = runs / "a", runs / "b"
+    result = mtl("evaluate", str(a), "--ensemble", f"{a},{b}", "--ensemble", f"{a},{a}", "--combine", "mean",
+                 "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    scored = json.loads((tmp_path / "metrics.json").read_text())["runs"]
+    pair, same = f"ensemble[mean]:{a},{b}", f"ensemble[mean]:{a},{a}"
+    assert set(scored) == {str(a), pair, same}
+    for key in ("ccc_v", "ccc_a", "f1_expr", "f1_au", "p_mtl"):
+        assert np.isfinite(scored[pair][key]), key
+        # the mean of a model with itself is that model
+        assert scored[same][key] == pytest.approx(scored[str(a)][key], abs=1e-6), key
+    result = mtl("evaluate", "--ensemble", f"{a},{b}", "--out", str(tmp_path / "vote"))
+    assert result.exit_code == 0, result.output
+    voted = json.loads((tmp_path / "vote" / "metrics.json").read_text())["runs"][f"ensemble[vote]:{a},{b}"]
+    assert 0 <= voted["f1_au"] <= 1 and 0 <= voted["f1_expr"] <= 1
+
+
+def test_an_ensemble_of_runs_of_other_tasks_is_a_usage_error(runs, tmp_path):
+    result = CliRunner().invoke(main, ["evaluate", "--ensemble", f"{runs / 'a'},{runs / 'v'}", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "trains v but" in result.output and "own --ensemble" in result.output
+    result = CliRunner().invoke(main, ["evaluate", "--ensemble", str(runs / "a")])
+    assert result.exit_code == 2 and "two or more run folders" in result.output
