@@ -138,6 +138,48 @@ def ensemble_members(value: str) -> list[str]:
     return members
 
 
+def parse_sigmas(values: Sequence[str]) -> dict[str, float]:
+    """``--sigma TASK=SIGMA`` values -> ``{task: sigma}`` (``va=S`` sets v and a)."""
+    from mtl.affect_tasks import parse_tasks
+
+    sigmas: dict[str, float] = {}
+    for value in values:
+        name, sep, number = value.partition("=")
+        try:
+            sigma = float(number)
+            tasks = parse_tasks(name)
+        except ValueError as err:
+            raise click.UsageError(f"--sigma {value}: expected TASK=SIGMA, e.g. au=2 or va=4 ({err})") from None
+        if not sep or not sigma >= 0 or not np.isfinite(sigma):
+            raise click.UsageError(f"--sigma {value}: expected TASK=SIGMA with SIGMA >= 0 frames, e.g. au=2")
+        sigmas.update(dict.fromkeys(tasks, sigma))
+    return sigmas
+
+
+def parse_grid(text: str) -> list[float]:
+    try:
+        grid = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        grid = []
+    if not grid or any(not (g >= 0 and np.isfinite(g)) for g in grid):
+        raise click.UsageError(f"--sigma-grid {text}: give sigmas >= 0 frames, comma-separated, e.g. 0,1,2,4,8")
+    return grid
+
+
+def smoothed(preds: dict[str, np.ndarray], frames: Any, tasks: Sequence[str], fixed: dict[str, float],
+             grid: Sequence[float] | None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """``preds`` smoothed per video (paper 001 sec. 3.4): the ``fixed`` sigmas, and the other tasks'
+    tuned over ``grid`` on these frames' labels when ``grid`` is given; returns the sigmas used too."""
+    from mtl.sequences import frame_number
+    from mtl.smoothing import smooth_predictions, tune_sigmas
+
+    bounds, numbers = frames.videos.bounds, np.array([frame_number(r) for r in frames.records])
+    sigmas = {t: fixed.get(t, 0.0) for t in tasks}
+    if grid is not None:
+        sigmas.update(tune_sigmas(preds, frames.labels, [t for t in tasks if t not in fixed], bounds, numbers, grid))
+    return smooth_predictions(preds, sigmas, bounds, numbers), sigmas
+
+
 @click.command("evaluate", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("runs", nargs=-1, type=click.Path(exists=True, file_okay=False))
 @click.option("--ensemble", "ensembles", multiple=True, metavar="RUN,RUN,...",
@@ -146,6 +188,13 @@ def ensemble_members(value: str) -> list[str]:
 @click.option("--combine", "rule", type=click.Choice(["vote", "mean"]), default="vote", show_default=True,
               help="How an ensemble combines AU and EXPR: majority vote of the members' decisions (ties: the "
                    "higher mean probability) or mean probabilities. V/A: always the mean.")
+@click.option("--sigma", "sigma_values", multiple=True, metavar="TASK=SIGMA",
+              help="Smooth TASK's per-frame outputs (au, expr, v, a, va) with a Gaussian of SIGMA frames within "
+                   "each video before scoring (paper 001 sec. 3.4); repeatable. 0: none.")
+@click.option("--tune-sigma", is_flag=True,
+              help="Choose the sigma of every task not set by --sigma from --sigma-grid, by its score on the "
+                   "evaluated frames (optimistic, like tuned AU thresholds); written to smoothing.json.")
+@click.option("--sigma-grid", default="0,1,2,4,8,16", show_default=True, help="Sigmas --tune-sigma tries (frames).")
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
               help="s-Aff-Wild2 root to evaluate on (default: each run's validation data).")
 @click.option("--reader", default="aff-wild2-mtl", show_default=True, help="Reader of --data.")
@@ -153,8 +202,9 @@ def ensemble_members(value: str) -> list[str]:
 @click.option("--batch-frames", default=256, show_default=True, help="Frames per forward pass.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for metrics.json (default: the first run's eval/).")
-def evaluate(runs: tuple[str, ...], ensembles: tuple[str, ...], rule: str, data: str | None, reader: str,
-             split: str, batch_frames: int, out: str | None) -> None:
+def evaluate(runs: tuple[str, ...], ensembles: tuple[str, ...], rule: str, sigma_values: tuple[str, ...],
+             tune_sigma: bool, sigma_grid: str, data: str | None, reader: str, split: str, batch_frames: int,
+             out: str | None) -> None:
     """P_MTL and its parts (AU at 0.5 and with per-AU thresholds tuned on the same frames) for each
     RUN and each --ensemble, and for the combination of the best of them for each part."""
     from mtl.runs import read_meta
@@ -163,7 +213,9 @@ def evaluate(runs: tuple[str, ...], ensembles: tuple[str, ...], rule: str, data:
     if not runs and not ensembles:
         raise click.UsageError("give one or more RUN folders or --ensemble RUN,RUN")
     groups = [[run] for run in runs] + [ensemble_members(e) for e in ensembles]
+    fixed_sigmas, grid = parse_sigmas(sigma_values), parse_grid(sigma_grid) if tune_sigma else None
     per_run: dict[str, dict[str, Any]] = {}
+    sigmas_used: dict[str, dict[str, float]] = {}
     for members in groups:
         records = validation_records(read_meta(members[0])[1], data, reader, split)
         if len(members) == 1:
@@ -173,6 +225,9 @@ def evaluate(runs: tuple[str, ...], ensembles: tuple[str, ...], rule: str, data:
         else:
             label = f"ensemble[{rule}]:{','.join(members)}"
             preds, frames, tasks = predict_ensemble(members, records, rule, batch_frames)
+        if fixed_sigmas or grid is not None:
+            preds, sigmas_used[label] = smoothed(preds, frames, tasks, fixed_sigmas, grid)
+            click.echo(f"{label}: smoothing sigma " + ", ".join(f"{t}={s:g}" for t, s in sigmas_used[label].items()))
         scores = score_frames(tasks, preds, frames.labels, 0.5)
         per_run[label] = {k: v for k, v in scores.items() if isinstance(v, (int, float))}
         click.echo(_line(f"{label} ({','.join(tasks)}; {len(frames)} frames)", per_run[label]))
@@ -184,3 +239,6 @@ def evaluate(runs: tuple[str, ...], ensembles: tuple[str, ...], rule: str, data:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").write_text(json.dumps(result, indent=1))
     click.echo(f"-> {folder / 'metrics.json'}")
+    if sigmas_used:  # the sigmas per run and task, to apply the tuned ones to test predictions
+        (folder / "smoothing.json").write_text(json.dumps(sigmas_used, indent=1))
+        click.echo(f"-> {folder / 'smoothing.json'}")

@@ -119,3 +119,19 @@ def test_an_ensemble_of_runs_of_other_tasks_is_a_usage_error(runs, tmp_path):
     assert "trains v but" in result.output and "own --ensemble" in result.output
     result = CliRunner().invoke(main, ["evaluate", "--ensemble", str(runs / "a")])
     assert result.exit_code == 2 and "two or more run folders" in result.output
+
+
+def test_evaluate_tunes_a_sigma_per_task_and_writes_it_beside_the_metrics(runs, tmp_path):
+    a = runs / "a"
+    assert mtl("evaluate", str(a), "--out", str(tmp_path / "raw")).exit_code == 0
+    result = mtl("evaluate", str(a), "--sigma", "au=1", "--tune-sigma", "--sigma-grid", "0,2,4",
+                 "--out", str(tmp_path / "smooth"))
+    assert result.exit_code == 0, result.output
+    sigmas = json.loads((tmp_path / "smooth" / "smoothing.json").read_text())[str(a)]
+    assert sigmas["au"] == 1.0 and set(sigmas) == {"au", "expr", "v", "a"}
+    assert {sigmas[t] for t in ("expr", "v", "a")} <= {0.0, 2.0, 4.0}
+    raw = json.loads((tmp_path / "raw" / "metrics.json").read_text())["runs"][str(a)]
+    tuned = json.loads((tmp_path / "smooth" / "metrics.json").read_text())["runs"][str(a)]
+    for key in ("f1_expr", "ccc_v", "ccc_a"):  # the grid holds 0 (unsmoothed), so tuning cannot lose
+        assert tuned[key] >= raw[key] - 1e-9, key
+    assert not (tmp_path / "raw" / "smoothing.json").exists()
