@@ -5,7 +5,7 @@ share: their own sections extend these, so a key means the same thing in every r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 
 @dataclass
@@ -99,6 +99,22 @@ class ImageDataConfig:
     synthetic_seed: int = 0
     cache_images: bool = True      # decode every image once into memory (fast epochs; ~27 KB per image at 96 px)
     limit: int | None = None       # cap each source at this many records (a seeded random subset, in order)
+    # K-fold cross-validation on the training records, split by video (or subject; cer/data/folds.py):
+    # fold k validates on group part k and trains on the rest, in place of the val source. null: off
+    folds: int | None = None
+    fold: int | None = None        # the held-out part, 0 .. folds-1
+    fold_seed: int = 0             # shuffles the groups into parts; kept apart from train.seed so seeds share folds
+    # Whether the task reading this section splits folds; one that does not refuses data.folds
+    # rather than silently training on its usual split.
+    splits_folds: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        from cer.data.folds import check_fold
+
+        check_fold(self.folds, self.fold)
+        if self.folds is not None and not self.splits_folds:
+            raise ValueError(f"data.folds: the task of this config ({type(self).__module__}) does not split its "
+                             "data into folds (mtl train does); set data.folds and data.fold to null")
 
 
 @dataclass

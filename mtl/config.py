@@ -12,7 +12,7 @@ Paper 003's focal expression loss (eq. 9) is a switch too, off by default: ``los
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from cer.data.source import DataSource
 from cer.taxonomy import AFFWILD2_AUS
@@ -25,6 +25,7 @@ class DataConfig(ImageDataConfig):
     # s-Aff-Wild2 annotation files (reader aff-wild2-mtl; aff-wild2-tracks reads the per-video layout)
     train: DataSource = field(default_factory=lambda: DataSource("aff-wild2-mtl", None, {"split": "train"}))
     val: DataSource | None = field(default_factory=lambda: DataSource("aff-wild2-mtl", None, {"split": "validation"}))
+    splits_folds: ClassVar[bool] = True  # data.folds: mtl.task splits data.train by video, data.val is not read
 
 
 @dataclass

@@ -61,15 +61,26 @@ def predict_run(path: str | Path, records: Sequence[FaceRecord], tasks: Sequence
 
 
 def validation_records(meta: dict[str, Any], data: str | None, reader: str, split: str) -> list[FaceRecord]:
-    """The frames to evaluate on: ``data`` if given, else the validation source the run was trained with."""
+    """The frames to evaluate on: ``data`` if given, else the validation frames the run was trained
+    with (its validation source, or its held-out fold)."""
     from cer.data.source import DataSource
     from cer.synth.sources import read_data, synthetic_settings
 
-    cfg = meta.get("config", {}).get("data", {})
+    config = meta.get("config", {})
+    cfg = config.get("data", {})
+    if data is not None:
+        return read_data(DataSource(reader, data, {"split": split}), synthetic_settings(cfg))
+    if cfg.get("folds") is not None:  # a cross-validation run: its held-out fold of data.train
+        from cer.data.folds import fold_split
+
+        train = cfg["train"]
+        settings = synthetic_settings(cfg)
+        settings.limit = cfg.get("limit")  # the records the run split, drawn as it drew them
+        records = read_data(DataSource(train["reader"], train.get("path"), dict(train.get("options", {}))),
+                            settings, config.get("train", {}).get("seed", 0))
+        return fold_split(records, cfg["folds"], cfg["fold"], cfg.get("fold_seed", 0))[1]
     val = cfg.get("val") or {"reader": "aff-wild2-mtl", "path": None, "options": {"split": "validation"}}
-    source = (DataSource(reader, data, {"split": split}) if data is not None
-              else DataSource(val["reader"], val.get("path"), dict(val.get("options", {}))))
-    return read_data(source, synthetic_settings(cfg))
+    return read_data(DataSource(val["reader"], val.get("path"), dict(val.get("options", {}))), synthetic_settings(cfg))
 
 
 def combine(per_run: dict[str, dict[str, Any]]) -> dict[str, Any]:

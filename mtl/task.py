@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from cer.config import to_dict
+from cer.data.folds import fold_split
 from cer.data.record import FaceRecord
 from cer.data.source import DataSource
 from cer.models.backbone import VIT_MEAN, VIT_STD
@@ -51,12 +52,11 @@ class MTLTask:
         self.lambdas = {t: float(cfg.tasks.weights.get(t, 1.0)) for t in self.tasks}
         self.fuse_folders = resolve_fuse(cfg.fuse.runs, cfg.fuse.search)  # first: fail before decoding anything
         size = cfg.model.img_size
-        self.train_set = SplitFrames(self._read(cfg.data.train), self.tasks, size, cfg.data.cache_images,
-                                     "training frames")
+        train_records, val_records = self._train_and_val_records()
+        self.train_set = SplitFrames(train_records, self.tasks, size, cfg.data.cache_images, "training frames")
         self.val_set = None
-        if cfg.data.val is not None:
-            self.val_set = SplitFrames(self._read(cfg.data.val), self.tasks, size, cfg.data.cache_images,
-                                       "validation frames")
+        if val_records is not None:
+            self.val_set = SplitFrames(val_records, self.tasks, size, cfg.data.cache_images, "validation frames")
         # The effective data of each task (002 sec. 3.2): windows holding a label of a chosen task.
         windows = make_windows(self.train_set.videos.bounds, self.seq, self.stride)
         labelled = self.train_set.labelled()
@@ -88,6 +88,14 @@ class MTLTask:
 
     def _read(self, source: DataSource) -> list[FaceRecord]:
         return read_data(source, self.cfg.data, self.cfg.train.seed)
+
+    def _train_and_val_records(self) -> tuple[list[FaceRecord], list[FaceRecord] | None]:
+        """``data.train`` and ``data.val``; with ``data.folds``, fold ``data.fold`` of ``data.train``
+        split by video (001 sec. 4.3) instead."""
+        data = self.cfg.data
+        if data.folds is not None:
+            return fold_split(self._read(data.train), data.folds, data.fold, data.fold_seed)
+        return self._read(data.train), (self._read(data.val) if data.val is not None else None)
 
     @property
     def sequences_per_batch(self) -> int:
