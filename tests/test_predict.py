@@ -321,3 +321,70 @@ def test_crops_take_the_margin_the_model_was_trained_with(tiny_synth, model_run,
     default = probabilities()
     assert len(default) > 0 and np.array_equal(default, probabilities(margin=DEFAULT_MARGIN))
     assert not np.allclose(default, probabilities(margin=0.0))  # a tighter crop is another input
+
+
+def perturbed_copy(run: Path, folder: Path, **meta_changes) -> Path:
+    """``run``'s best model with its head's bias shifted (another model, same architecture), and
+    ``meta_changes`` written into its model.json."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    folder.mkdir(parents=True)
+    state = load_file(str(run / "best" / "model.safetensors"))
+    bias = next(k for k in state if k.endswith("head.bias"))
+    state[bias] = state[bias] + torch.linspace(-1.5, 1.5, len(state[bias]))
+    save_file(state, str(folder / "model.safetensors"))
+    meta = json.loads((run / "best" / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**meta, **meta_changes}))
+    return folder
+
+
+def crop_probabilities(crops_folder: Path, models, out: Path) -> np.ndarray:
+    rows = predict(crops_folder, models, faces="full", smooth="none", constrain="basic", out=out, progress=False)
+    return np.array([[r[f"p_{c}"] for c in CE_BASIC.classes] for r in rows])
+
+
+def test_ensemble_averages_the_members_probabilities(crops_folder, model_run, tmp_path):
+    other = perturbed_copy(model_run, tmp_path / "other")
+    alone = crop_probabilities(crops_folder, model_run, tmp_path / "a")
+    moved = crop_probabilities(crops_folder, other, tmp_path / "b")
+    assert np.abs(alone - moved).max() > 0.05  # the two members disagree
+    both = crop_probabilities(crops_folder, [model_run, other], tmp_path / "ab")
+    np.testing.assert_allclose(both, (alone + moved) / 2, atol=2e-5)  # rounding of the CSV columns
+    np.testing.assert_allclose(crop_probabilities(crops_folder, [model_run, model_run], tmp_path / "aa"), alone,
+                               atol=2e-5)
+    # Constrained inference runs on the average: the scores are the component sums of it.
+    rows = predict(crops_folder, [model_run, other], faces="full", smooth="none", constrain="raf-compound",
+                   out=tmp_path / "compound", progress=False)
+    cset = constraint_set("raf-compound")
+    for row, probs in zip(rows, both):
+        np.testing.assert_allclose([row[f"s_{c}"] for c in cset.names], cset.component_matrix() @ probs, atol=5e-5)
+
+
+def test_ensemble_members_must_agree_on_size_and_defaults(crops_folder, model_run, tmp_path):
+    bigger = perturbed_copy(model_run, tmp_path / "bigger", img_size=48)
+    with pytest.raises(ValueError, match="share img_size"):
+        predict(crops_folder, [model_run, bigger], faces="full", out=tmp_path / "x", progress=False)
+    other_set = perturbed_copy(model_run, tmp_path / "raf", constrain="raf-compound")
+    with pytest.raises(ValueError, match="differ in constrain.*--constrain"):
+        predict(crops_folder, [model_run, other_set], faces="full", out=tmp_path / "y", progress=False)
+    rows = predict(crops_folder, [model_run, other_set], faces="full", constrain="basic", out=tmp_path / "z",
+                   progress=False)  # told which: fine
+    assert len(rows) > 0
+
+
+def test_command_takes_several_models(crops_folder, model_run, tmp_path):
+    from click.testing import CliRunner
+
+    from cer.cli import main
+
+    other = perturbed_copy(model_run, tmp_path / "other")
+    result = CliRunner().invoke(main, ["predict", str(crops_folder), "--model", str(model_run), "--model",
+                                       str(other), "--faces", "full", "--smooth", "none", "--constrain", "basic",
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    written = np.array([[r[f"p_{c}"] for c in CE_BASIC.classes] for r in read_frame_csv(tmp_path / "out" / "01.csv")])
+    np.testing.assert_allclose(written, crop_probabilities(crops_folder, [model_run, other], tmp_path / "api"),
+                               atol=1e-9)

@@ -33,9 +33,10 @@ def _check_constrain(ctx: click.Context, param: click.Parameter, value: str | No
 
 @click.command("predict", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--model", type=click.Path(exists=True, file_okay=False), default=None,
+@click.option("--model", type=click.Path(exists=True, file_okay=False), multiple=True,
               help="Trained model: a run folder or its best/ (default: the newest run under "
-                   "runs/four_stage/, else the newest run under runs/).")
+                   "runs/four_stage/, else the newest run under runs/). Repeat for an ensemble: "
+                   "the models' probabilities are averaged before constrained inference.")
 @click.option("--constrain", default=None, callback=_check_constrain,
               help="Classes to predict: c-expr, raf-compound, basic or a YAML file "
                    "(default: the set the model was trained for).")
@@ -74,7 +75,7 @@ def _check_constrain(ctx: click.Context, param: click.Parameter, value: str | No
               help="Context added around a detected face box, as a share of its longer side, so that "
                    "crops are framed like the training faces [default: the model's face_margin, "
                    "else 0.25].")
-def predict(inputs: tuple[str, ...], model: str | None, constrain: str | None, faces: str, detector: str,
+def predict(inputs: tuple[str, ...], model: tuple[str, ...], constrain: str | None, faces: str, detector: str,
             all_faces: bool, smooth: str, batch_size: int, out: str | None, overwrite: bool,
             skip_done: bool, submission: str | None, ground_truth: str | None, plot: bool, annotate: bool,
             device: str, full_every: int, margin: float | None) -> None:
@@ -87,6 +88,7 @@ def predict(inputs: tuple[str, ...], model: str | None, constrain: str | None, f
     \b
     Example:
       cer predict videos/ --constrain c-expr --submission predictions/submission.csv
+      cer predict videos/ --model runs/four_stage/seed0 --model runs/four_stage/seed1
     """
     if ground_truth and not submission:
         raise click.UsageError("--ground-truth scores the submission: add --submission FILE")
@@ -94,7 +96,7 @@ def predict(inputs: tuple[str, ...], model: str | None, constrain: str | None, f
 
     try:
         result = run_predict(
-            list(inputs), model, constrain=constrain, faces=faces, detector=detector, all_faces=all_faces,
+            list(inputs), list(model) or None, constrain=constrain, faces=faces, detector=detector, all_faces=all_faces,
             smooth=smooth, batch_size=batch_size, out=out, overwrite=overwrite, skip_done=skip_done,
             submission=submission, ground_truth=ground_truth, plot=plot, annotate=annotate, device=device,
             progress=None, keep_rows=False, full_every=full_every, margin=margin,

@@ -89,7 +89,7 @@ class Predictions(list):
                 f"{rate:.1f} frames/s")
 
 
-def predict(inputs: str | Path | Sequence[str | Path], model: str | Path | None = None, *,
+def predict(inputs: str | Path | Sequence[str | Path], model: str | Path | Sequence[str | Path] | None = None, *,
             constrain: str | None = None, faces: str = "detect", detector: str = "mtcnn",
             all_faces: bool = False, smooth: str = DEFAULT_SMOOTHING, batch_size: int = 64,
             out: str | Path | None = None, overwrite: bool = False, skip_done: bool = False,
@@ -104,7 +104,9 @@ def predict(inputs: str | Path | Sequence[str | Path], model: str | Path | None 
 
     Args:
         inputs: files or folders (recursed).
-        model: a run folder or its ``best/``; default: the newest run of ``runs/four_stage/``.
+        model: a run folder or its ``best/``, or several: an ensemble whose probabilities are
+            averaged before smoothing and constrained inference; default: the newest run of
+            ``runs/four_stage/``.
         constrain: ``c-expr``, ``raf-compound``, ``basic`` or a YAML file; default: the model's.
         faces: ``detect`` (find faces) or ``full`` (every frame is already a face crop).
         detector: ``mtcnn`` or ``haar`` (with ``faces="detect"``).
@@ -166,14 +168,15 @@ def predict(inputs: str | Path | Sequence[str | Path], model: str | Path | None 
     aggregates = [out / "summary.csv", *([Path(submission)] if submission else [])]
     _check_existing(sources, paths, aggregates, plot, annotate, overwrite, skip_done)
 
-    net, meta = load_classifier(model if model is not None else default_model_dir(), "cer predict")
-    cset = constraint_set(constrain or meta["constrain"])
+    folders = [default_model_dir()] if model is None else [model] if isinstance(model, (str, Path)) else list(model)
+    members = [load_classifier(folder, "cer predict") for folder in folders]
+    cset = constraint_set(constrain or _agreed(folders, members, "constrain", None, "--constrain"))
     if faces == "full":
         margin = 0.0  # the frame is the crop
-    elif margin is None:
-        margin = meta.get("face_margin", DEFAULT_MARGIN)  # models from before face_margin: the old fixed value
+    elif margin is None:  # models from before face_margin: the old fixed value
+        margin = _agreed(folders, members, "face_margin", DEFAULT_MARGIN, "--margin")
     predictor = VideoPredictor(
-        FaceClassifier(net, meta, resolve_device(device)),
+        FaceClassifier(members, resolve_device(device)),
         create_detector("full" if faces == "full" else detector), cset, smoothing,
         all_faces=all_faces, batch_size=batch_size, margin=margin, full_every=full_every,
     )
@@ -228,6 +231,17 @@ def predict(inputs: str | Path | Sequence[str | Path], model: str | Path | None 
             score = score_submission(Path(submission), Path(ground_truth), len(cset))
     return Predictions(rows, summaries=summaries, out=out, submission=submission, score=score,
                        frames=frames, seconds=seconds, skipped_files=skipped)
+
+
+def _agreed(folders: Sequence, members: Sequence[tuple[Any, dict[str, Any]]], key: str, default: Any,
+            option: str) -> Any:
+    """The models' common ``key`` (``default`` where a model lacks it); an ensemble whose members
+    disagree must be told which to use by ``option``."""
+    values = {str(folder): meta.get(key, default) for folder, (_, meta) in zip(folders, members)}
+    if len(set(map(repr, values.values()))) > 1:
+        listed = "; ".join(f"{folder}: {value}" for folder, value in values.items())
+        raise ValueError(f"the models differ in {key} ({listed}): choose one with {option}")
+    return next(iter(values.values()))
 
 
 def _bar_off(progress: bool | None) -> bool | None:

@@ -42,19 +42,31 @@ TRIM_EVERY = 500  # frames; a malloc_trim costs a few milliseconds
 
 
 class FaceClassifier:
-    """Face crops (uint8 RGB, the model's input size) -> [N, 6] basic-expression probabilities."""
+    """Face crops (uint8 RGB, the models' input size) -> [N, 6] basic-expression probabilities.
 
-    def __init__(self, model: nn.Module, meta: dict[str, Any], device: torch.device):
-        self.model = model.to(device).eval()
-        self.size, self.mean, self.std, self.device = int(meta["img_size"]), meta["mean"], meta["std"], device
+    Several trained models (``members``, each ``(model, meta)``) make an ensemble: their sigmoid
+    probabilities are averaged per crop, before smoothing and constrained inference (001 sec. 3.3's
+    probability averaging). Each member normalises with its own mean/std; all must take crops of one
+    size, since one crop is cut per face.
+    """
+
+    def __init__(self, members: Sequence[tuple[nn.Module, dict[str, Any]]], device: torch.device):
+        if not members:
+            raise ValueError("FaceClassifier needs at least one trained model")
+        sizes = {int(meta["img_size"]) for _, meta in members}
+        if len(sizes) > 1:
+            raise ValueError(f"the models take faces of different sizes ({', '.join(map(str, sorted(sizes)))} px): "
+                             "an ensemble's members must share img_size")
+        self.size, self.device = sizes.pop(), device
+        self.members = [(model.to(device).eval(), meta["mean"], meta["std"]) for model, meta in members]
 
     @torch.inference_mode()
     def __call__(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         if not crops:
             return np.zeros((0, 6), np.float32)
         images = torch.from_numpy(np.stack(crops)).to(self.device).permute(0, 3, 1, 2)  # [N, 3, H, W]
-        logits = self.model(normalise(images, self.mean, self.std))
-        return torch.sigmoid(logits.float()).cpu().numpy()
+        probs = [torch.sigmoid(model(normalise(images, mean, std)).float()) for model, mean, std in self.members]
+        return torch.stack(probs).mean(0).cpu().numpy()
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:
