@@ -89,13 +89,23 @@ def read_image_list(path: Path, root: Path) -> list[FaceRecord]:
                    "instead of a split, e.g. a test set without labels.")
 @click.option("--au-thresholds", type=click.Choice(["0.5", "tune"]), default="0.5", show_default=True,
               help="AU thresholds: 0.5, or the per-AU ones tuned on validation by the chosen AU run.")
+@click.option("--sigma", "sigma_values", multiple=True, metavar="TASK=SIGMA",
+              help="Gaussian smoothing of a task's per-frame outputs along each video (paper 001 sec. 3.4), "
+                   "before thresholds and argmax: au, expr, v, a or va; repeatable; sigma in frames, 0 = none. "
+                   "Take the sigmas `mtl evaluate --tune-sigma` wrote to smoothing.json.")
 @click.option("--batch-frames", default=256, show_default=True, help="Frames per forward pass.")
 def predict(runs: tuple[str, ...], out: str, data: str | None, split: str, image_list: str | None,
-            au_thresholds: str, batch_frames: int) -> None:
-    """Write the MTL submission (image,valence,arousal,expression,aus) from the best of RUNS per task."""
-    from mtl.evaluate import predict_run, validation_records
+            au_thresholds: str, sigma_values: tuple[str, ...], batch_frames: int) -> None:
+    """Write the MTL submission (image,valence,arousal,expression,aus) from the best of RUNS per task.
+
+    \b
+    Example:
+      mtl predict runs/mtl/* --out submission.csv --sigma au=2 --sigma va=8
+    """
+    from mtl.evaluate import parse_sigmas, predict_run, smoothed, validation_records
     from mtl.runs import read_meta
 
+    sigmas = parse_sigmas(sigma_values)
     chosen = choose_runs(runs, au_thresholds)
     if image_list is not None:
         if data is None:
@@ -111,6 +121,8 @@ def predict(runs: tuple[str, ...], out: str, data: str | None, split: str, image
         by_run.setdefault(folder, []).append(task)
     for folder, tasks in by_run.items():
         preds, frames, meta = predict_run(folder, records, tasks, batch_frames)
+        if any(sigmas.get(t) for t in tasks):
+            preds, _ = smoothed(preds, frames, tasks, sigmas, None)
         order = np.array([position[r.key] for r in frames.records])
         for task in tasks:
             value = np.empty_like(preds[task])

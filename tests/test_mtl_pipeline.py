@@ -8,6 +8,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -111,3 +112,30 @@ def test_unknown_fuse_task_and_missing_runs_are_usage_errors(pipeline, tmp_path)
     assert "mtl train --joint expr" in result.output
     result = CliRunner().invoke(main, ["train", "--joint", "au,happy"])
     assert result.exit_code == 2 and "valid tasks are au, expr, v, a, va" in result.output
+
+
+def test_predict_smooths_each_task_by_its_sigma(pipeline, tmp_path):
+    """--sigma filters a task's outputs along each video before the decision: V/A rows become the
+    per-video Gaussian of the unsmoothed ones; the tasks without a sigma stay as they were."""
+    from mtl.sequences import VideoFrames, frame_number
+    from mtl.smoothing import smooth_per_video
+
+    aff, runs, fused, _ = pipeline
+    args = ("predict", str(fused), str(runs / "single-au"), str(runs / "single-v"), "--batch-frames", "64")
+    plain, soft = tmp_path / "plain.csv", tmp_path / "soft.csv"
+    mtl(*args, "--out", str(plain))
+    mtl(*args, "--out", str(soft), "--sigma", "va=3")
+    read_rows = lambda path: list(csv.reader(open(path)))[1:]  # noqa: E731
+    before, after = read_rows(plain), read_rows(soft)
+    assert [r[0] for r in before] == [r[0] for r in after]
+    assert [r[3:] for r in before] == [r[3:] for r in after]  # expression and AUs untouched
+    frames = VideoFrames.of(read("aff-wild2-mtl", aff, split="validation"))
+    position = {row[0]: i for i, row in enumerate(before)}
+    order = [position[f"{r.video}/{Path(r.image).name}"] for r in frames.records]
+    numbers = np.array([frame_number(r) for r in frames.records])
+    for column in (1, 2):
+        raw = np.array([float(before[i][column]) for i in order])
+        expected = smooth_per_video(raw, frames.bounds, numbers, 3.0)
+        got = np.array([float(after[i][column]) for i in order])
+        assert np.abs(got - raw).max() > 1e-3  # it did smooth
+        np.testing.assert_allclose(got, expected, atol=2e-4)  # 4 decimals in the file, before and after
