@@ -66,10 +66,9 @@ def tune_sigmas(preds: Mapping[str, np.ndarray], labels: Mapping[str, tuple[np.n
         raise ValueError("the sigma grid is empty: give at least one sigma (0 keeps a task unsmoothed)")
     chosen = {}
     for task in tasks:
-        scores = []
+        affect, scores = AFFECT_TASKS[task], []
         for sigma in sorted(grid):
             smoothed = smooth_per_video(preds[task], bounds, frame_numbers, sigma)
-            affect = AFFECT_TASKS[task]
             scores.append((affect.scored(affect.score(smoothed, *labels[task])), -sigma))
         chosen[task] = float(-max(scores)[1])
     return chosen
