@@ -70,15 +70,12 @@ def validation_records(meta: dict[str, Any], data: str | None, reader: str, spli
     cfg = config.get("data", {})
     if data is not None:
         return read_data(DataSource(reader, data, {"split": split}), synthetic_settings(cfg))
-    if cfg.get("folds") is not None:  # a cross-validation run: its held-out fold of data.train
-        from cer.data.folds import fold_split
+    if cfg.get("folds") is not None:  # a cross-validation run: its held-out fold, split as training split it
+        from cer.config import from_dict
+        from mtl.config import MTLConfig
+        from mtl.task import train_and_val_records
 
-        train = cfg["train"]
-        settings = synthetic_settings(cfg)
-        settings.limit = cfg.get("limit")  # the records the run split, drawn as it drew them
-        records = read_data(DataSource(train["reader"], train.get("path"), dict(train.get("options", {}))),
-                            settings, config.get("train", {}).get("seed", 0))
-        return fold_split(records, cfg["folds"], cfg["fold"], cfg.get("fold_seed", 0))[1]
+        return train_and_val_records(from_dict(MTLConfig, config, "the run's stored config"))[1]
     val = cfg.get("val") or {"reader": "aff-wild2-mtl", "path": None, "options": {"split": "validation"}}
     return read_data(DataSource(val["reader"], val.get("path"), dict(val.get("options", {}))), synthetic_settings(cfg))
 

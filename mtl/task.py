@@ -36,6 +36,20 @@ log = logging.getLogger("mtl.task")
 MEAN, STD = VIT_MEAN, VIT_STD
 
 
+def train_and_val_records(cfg: MTLConfig) -> tuple[list[FaceRecord], list[FaceRecord] | None]:
+    """The training and validation frames of a run of ``cfg``: ``data.train`` and ``data.val``;
+    with ``data.folds``, fold ``data.fold`` of ``data.train`` split by video (001 sec. 4.3) instead.
+    ``mtl evaluate`` calls it too, to score a fold run on the frames it held out."""
+    data = cfg.data
+
+    def read(source: DataSource) -> list[FaceRecord]:
+        return read_data(source, data, cfg.train.seed)
+
+    if data.folds is not None:
+        return fold_split(read(data.train), data.folds, data.fold, data.fold_seed)
+    return read(data.train), (read(data.val) if data.val is not None else None)
+
+
 class MTLTask:
     """Joint MTL training as configured by ``cfg`` (see :class:`mtl.config.MTLConfig`)."""
 
@@ -86,16 +100,8 @@ class MTLTask:
 
     # --- data -----------------------------------------------------------------------------------
 
-    def _read(self, source: DataSource) -> list[FaceRecord]:
-        return read_data(source, self.cfg.data, self.cfg.train.seed)
-
     def _train_and_val_records(self) -> tuple[list[FaceRecord], list[FaceRecord] | None]:
-        """``data.train`` and ``data.val``; with ``data.folds``, fold ``data.fold`` of ``data.train``
-        split by video (001 sec. 4.3) instead."""
-        data = self.cfg.data
-        if data.folds is not None:
-            return fold_split(self._read(data.train), data.folds, data.fold, data.fold_seed)
-        return self._read(data.train), (self._read(data.val) if data.val is not None else None)
+        return train_and_val_records(self.cfg)
 
     @property
     def sequences_per_batch(self) -> int:
