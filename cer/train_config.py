@@ -124,7 +124,9 @@ class BackboneConfig:
     name: str = "vit_face_tiny"    # any timm ViT; paper 002: an MAE ViT-B/16 (vit_base_patch16_224)
     img_size: int = 96             # paper 002: 224
     drop_path: float = 0.1
-    checkpoint: str | None = None  # local MAE (.pth with a 'model' key), timm or safetensors weights
+    # local MAE (.pth with a 'model' key), timm or safetensors weights; builtin-mae: an MAE encoder
+    # pretrained on the built-in synthetic faces, built once into the cache (cer/pretrain/builtin.py)
+    checkpoint: str | None = None
     allow_mismatch: bool = False   # load a checkpoint whose keys differ unexpectedly (reported, not silent)
 
 

@@ -142,10 +142,12 @@ class MTLTask:
             load_mtl_run(model, m.checkpoint, allow_mismatch=m.allow_mismatch)  # staged: the whole model
         elif m.checkpoint:
             from cer.models.checkpoint import load_backbone_weights
+            from cer.pretrain.builtin import resolve_checkpoint
 
             # A classifier slot lets a fine-tuned checkpoint's head be dropped as "another label space".
             model.backbone.reset_classifier(1)
-            load_backbone_weights(model.backbone, m.checkpoint, allow_mismatch=m.allow_mismatch)  # logs it
+            path = resolve_checkpoint(m.checkpoint, m.name, m.img_size)
+            load_backbone_weights(model.backbone, path, allow_mismatch=m.allow_mismatch)  # logs it
             model.backbone.reset_classifier(0)
         return model.freeze_backbone() if m.freeze_backbone else model
 

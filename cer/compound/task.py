@@ -155,8 +155,10 @@ class CompoundTask:
         model = create_backbone(m.name, m.img_size, len(CE_BASIC), drop_path=m.drop_path)
         if m.checkpoint:
             from cer.models.checkpoint import load_backbone_weights
+            from cer.pretrain.builtin import resolve_checkpoint
 
-            load_backbone_weights(model, m.checkpoint, allow_mismatch=m.allow_mismatch)  # logs what it loaded
+            path = resolve_checkpoint(m.checkpoint, m.name, m.img_size)
+            load_backbone_weights(model, path, allow_mismatch=m.allow_mismatch)  # logs what it loaded
         return model
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor],

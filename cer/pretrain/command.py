@@ -29,7 +29,11 @@ def run(configs: Sequence[str], overrides: Sequence[str] = (), output: str | Non
 
 @click.command("pretrain", context_settings={"help_option_names": ["-h", "--help"]})
 @run_options
-def pretrain(configs: tuple[str, ...], overrides: tuple[str, ...], output: str | None, resume: str | None) -> None:
+@click.option("--builtin", is_flag=True,
+              help="Build (or find) the cached built-in encoder that model.checkpoint=builtin-mae loads, for the "
+                   "backbone of --set model.name / model.img_size; print its path. Takes no CONFIGS.")
+def pretrain(configs: tuple[str, ...], overrides: tuple[str, ...], output: str | None, resume: str | None,
+             builtin: bool) -> None:
     """MAE self-supervised pretraining on face images (75 % masking, pixel L2).
 
     CONFIGS are optional YAML files over the defaults (built-in synthetic faces, compact ViT). Fine-tune
@@ -38,6 +42,23 @@ def pretrain(configs: tuple[str, ...], overrides: tuple[str, ...], output: str |
     from cer.config import ConfigError
 
     try:
+        if builtin:
+            print(_builtin(configs, overrides, output, resume), flush=True)
+            return
         run(configs, overrides, output, resume)
     except ConfigError as err:
         raise click.UsageError(str(err)) from None
+
+
+def _builtin(configs: Sequence[str], overrides: Sequence[str], output: str | None, resume: str | None) -> str:
+    from cer.config import load_config
+    from cer.pretrain.builtin import builtin_encoder
+    from cer.pretrain.config import PretrainConfig
+
+    if configs or output or resume:
+        raise click.UsageError("--builtin builds the cache's own encoder: give only --set model.name / model.img_size")
+    unknown = [o for o in overrides if o.split("=", 1)[0] not in ("model.name", "model.img_size")]
+    if unknown:
+        raise click.UsageError(f"--builtin takes only model.name and model.img_size, not {', '.join(unknown)}")
+    model = load_config(PretrainConfig, overrides=list(overrides)).model
+    return str(builtin_encoder(model.name, model.img_size))
