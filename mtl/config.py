@@ -7,6 +7,8 @@ Paper 004's heads and AU loss are switches, off by default (002's linear heads a
 ``model.au_head=anfl``, ``model.va_head=bn_tanh``, ``model.cross_attention=true``, ``loss.au=asymmetric``.
 Paper 003's focal expression loss (eq. 9) is a switch too, off by default: ``loss.expr=focal``;
 ``mtl/overlays/paper_003.yaml`` sets it with 003's optimiser, EMA, clipping and early stopping.
+The temporal module is 002's LSTM by default; ``model.temporal=transformer`` is the transformer
+fusion of 001 (sec. 3.2) and 003 (sec. 3.1), its encoder in ``model.transformer``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from cer.data.source import DataSource
 from cer.taxonomy import AFFWILD2_AUS
 from cer.train_config import BackboneConfig, ImageDataConfig, RunConfig
 from mtl.affect_tasks import parse_tasks, selection_metric
+from mtl.temporal_transformer import TransformerConfig
 
 
 @dataclass
@@ -69,6 +72,8 @@ class FuseConfig:
 @dataclass
 class ModelConfig(BackboneConfig):
     fusion_dropout: float = 0.3    # official code of 002
+    # the module over the S frames of a sequence (S > 1): 002's LSTM, or 001's and 003's transformer
+    temporal: Literal["lstm", "transformer"] = "lstm"
     lstm_hidden: int | None = None  # LSTM width; null: the backbone's
     leaky_slope: float = 0.1       # LeakyReLU after the LSTM (official code of 002)
     # A head option applies when its task is trained, so one overlay serves single-task runs too.
@@ -79,6 +84,7 @@ class ModelConfig(BackboneConfig):
     attention_dim: int = 64        # hidden width of that additive attention; 004 gives none
     # model.checkpoint may also name a finished MTL run: staged training (004 sec. 4.3) loads all of it (mtl/staged.py)
     freeze_backbone: bool = False  # 004's frozen backbone: no gradients, eval mode; only fusion/temporal/heads train
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)  # its layers, heads, dropout, width
 
     def __post_init__(self) -> None:
         if not 1 <= self.anfl_k < len(AFFWILD2_AUS):
@@ -123,6 +129,10 @@ class MTLConfig(RunConfig):
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         trained = parse_tasks(self.tasks.joint)
+        if self.model.temporal == "transformer" and self.sequence.length == 1:
+            raise ValueError("model.temporal=transformer attends over the frames of a clip, but sequence.length is 1 "
+                             "(single frames, no temporal module): give the clip length, e.g. --seq 100 (001's k), "
+                             "or leave model.temporal at lstm")
         if self.model.cross_attention and not {"au", "expr"} <= set(trained):
             raise ValueError(f"model.cross_attention attends from the AU predictions to the EXPR logits, so it "
                              f"needs both au and expr trained; tasks.joint is {self.tasks.joint}: add them "

@@ -2,9 +2,10 @@
 windows of S frames; and turning a batch into the model's inputs.
 
 A batch is a dict of ``images`` [B, S, 3, H, W] uint8, ``frames`` and ``owner`` [B, S] (for
-expanding outputs back to frames), ``targets`` / ``masks`` per task ([B, S, ...]; padding positions
-masked out), and ``fused``: one [B, S, D_i] float tensor per fused run (empty in live mode, where
-the frozen extractors run on the images instead).
+expanding outputs back to frames), ``valid`` [B, S] (False at the padding of a video shorter than
+S), ``targets`` / ``masks`` per task ([B, S, ...]; padding positions masked out), and ``fused``:
+one [B, S, D_i] float tensor per fused run (empty in live mode, where the frozen extractors run on
+the images instead).
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class WindowDataset(Dataset):
             "images": torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
             "frames": torch.from_numpy(frames),
             "owner": torch.from_numpy(self.windows.owner[m]),
+            "valid": torch.from_numpy(valid),
             "targets": targets,
             "masks": masks,
             "fused": [torch.from_numpy(f[frames]) for f in self.split.fused],

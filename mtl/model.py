@@ -5,7 +5,9 @@
   are added element-wise to ``F_current``, then Linear-ReLU-Dropout(0.3)-Linear. A fused feature of
   another width is first projected by a Linear layer. Without fused features there is no fusion
   module (the single-task models of 002 put the heads right behind the extractor).
-- Temporal module, for sequences (S > 1): a 2-layer LSTM over the S frames, then LeakyReLU(0.1).
+- Temporal module, for sequences (S > 1), ``model.temporal``: a 2-layer LSTM over the S frames, then
+  LeakyReLU(0.1) (002, the default), or a transformer encoder over them (001 sec. 3.2, 003 sec. 3.1;
+  ``mtl.temporal_transformer``).
 - One head per task (``mtl.affect_tasks``); a task not trained has no head. Linear by default; the
   heads of paper 004 as options: ANFL for AU (``mtl.anfl``, outputs probabilities, not logits),
   Linear + BatchNorm for V and A (eq. 4; the task's tanh follows), and the cross attention of the AU
@@ -26,6 +28,7 @@ from torch import nn
 
 from mtl.anfl import ANFL
 from mtl.cross_attention import CrossAttention
+from mtl.temporal_transformer import TemporalTransformer, TransformerConfig
 
 
 @dataclass
@@ -37,7 +40,8 @@ class MTLArchitecture:
     tasks: list[str]               # head names, registry order
     head_sizes: list[int]
     fused_dims: list[int] = field(default_factory=list)  # width of each fused source's feature
-    temporal: bool = False         # LSTM over the sequence (S > 1)
+    temporal: bool = False         # a temporal module over the sequence (S > 1)
+    temporal_module: str = "lstm"  # lstm (002) | transformer (001, 003); model.json files before it: lstm
     fusion_dropout: float = 0.3    # official code of 002
     lstm_hidden: int | None = None  # null: the backbone's width
     leaky_slope: float = 0.1       # official code of 002
@@ -49,11 +53,16 @@ class MTLArchitecture:
     va_head: str = "linear"        # linear | bn_tanh (Linear + BatchNorm1d before the tanh)
     cross_attention: bool = False  # AU predictions attend over the EXPR logits
     attention_dim: int = 64        # hidden width of that attention
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)  # of temporal_module=transformer
 
     def __post_init__(self) -> None:
         if self.au_head not in ("linear", "anfl") or self.va_head not in ("linear", "bn_tanh"):
             raise ValueError(f"unknown head au_head={self.au_head!r} or va_head={self.va_head!r}: "
                              "au_head is linear or anfl, va_head linear or bn_tanh")
+        if self.temporal_module not in ("lstm", "transformer"):
+            raise ValueError(f"unknown temporal_module {self.temporal_module!r}: lstm or transformer")
+        if isinstance(self.transformer, dict):  # as model.json stores it
+            self.transformer = TransformerConfig(**self.transformer)
 
     @property
     def au_probabilities(self) -> bool:
@@ -87,8 +96,20 @@ class TemporalModule(nn.Module):
         self.lstm = nn.LSTM(dim, hidden, num_layers=2, batch_first=True)
         self.act = nn.LeakyReLU(slope)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, S, D] -> [B, S, hidden]
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:  # [B,S,D] -> [B,S,hidden]
+        # ``valid`` is not needed: the LSTM runs forwards and padding follows every real frame, so it
+        # never reaches their outputs.
         return self.act(self.lstm(x)[0])
+
+
+def temporal_module(arch: MTLArchitecture, dim: int) -> tuple[nn.Module, int]:
+    """The temporal module ``arch`` names over ``[B, S, dim]`` frames, and its output width (both
+    default to the backbone's width ``dim``)."""
+    if arch.temporal_module == "transformer":
+        width = arch.transformer.width or dim
+        return TemporalTransformer(dim, width, arch.transformer), width
+    hidden = arch.lstm_hidden or dim
+    return TemporalModule(dim, hidden, arch.leaky_slope), hidden
 
 
 class PerFrame(nn.Module):
@@ -144,8 +165,7 @@ class MTLModel(nn.Module):
         out = dim
         self.temporal = None
         if arch.temporal:
-            out = arch.lstm_hidden or dim
-            self.temporal = TemporalModule(dim, out, arch.leaky_slope)
+            self.temporal, out = temporal_module(arch, dim)
         sizes = dict(zip(arch.tasks, arch.head_sizes, strict=True))
         self.heads = nn.ModuleDict({n: task_head(n, k, out, arch) for n, k in sizes.items()})
         self.cross_attention = None
@@ -175,13 +195,16 @@ class MTLModel(nn.Module):
         """Pooled backbone features: ``[N, 3, H, W]`` -> ``[N, D]`` (what ``mtl extract`` caches)."""
         return self.backbone(images)
 
-    def forward(self, images: torch.Tensor, fused: Sequence[torch.Tensor] = ()) -> dict[str, torch.Tensor]:
+    def forward(self, images: torch.Tensor, fused: Sequence[torch.Tensor] = (),
+                valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``valid`` [B, S] bool: False at the padding of a short video (what a transformer must not
+        attend to); None: every position is a frame."""
         b, s = images.shape[:2]
         x = self.features(images.flatten(0, 1)).view(b, s, -1)  # [B, S, D]
         if self.fusion is not None:
             x = self.fusion(x, fused)
         if self.temporal is not None:
-            x = self.temporal(x)
+            x = self.temporal(x, valid)
         out = {name: head(x) for name, head in self.heads.items()}
         if self.cross_attention is not None:
             au = out["au"] if self.arch.au_probabilities else torch.sigmoid(out["au"])

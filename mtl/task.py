@@ -130,7 +130,8 @@ class MTLTask:
         return MTLArchitecture(
             backbone=m.name, img_size=m.img_size, tasks=list(self.tasks),
             head_sizes=[AFFECT_TASKS[t].outputs for t in self.tasks], fused_dims=list(self.fused_dims),
-            temporal=self.seq > 1, fusion_dropout=m.fusion_dropout, lstm_hidden=m.lstm_hidden,
+            temporal=self.seq > 1, temporal_module=m.temporal, transformer=m.transformer,
+            fusion_dropout=m.fusion_dropout, lstm_hidden=m.lstm_hidden,
             leaky_slope=m.leaky_slope, drop_path=m.drop_path, au_head=m.au_head, anfl_k=m.anfl_k,
             va_head=m.va_head, cross_attention=m.cross_attention, attention_dim=m.attention_dim,
         )
@@ -156,7 +157,7 @@ class MTLTask:
         images = batch["images"]
         fused = fused_inputs(batch, self.extractors)  # from the un-mirrored frames, as cached
         flip = torch.rand(images.shape[0], generator=generator, device=images.device) < self.cfg.augment.hflip
-        out = model(model_images(images, MEAN, STD, flip), fused)
+        out = model(model_images(images, MEAN, STD, flip), fused, batch["valid"])
         total = torch.zeros((), device=images.device)
         parts = {}
         for t in self.tasks:

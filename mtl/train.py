@@ -66,7 +66,7 @@ def run_name(cfg: Any) -> str:
     if cfg.fuse.runs:
         name += "_fuse-" + "-".join(f.strip().rstrip("/").split("/")[-1] for f in cfg.fuse.runs)
     if cfg.sequence.length > 1:
-        name += f"_s{cfg.sequence.length}"
+        name += f"_s{cfg.sequence.length}" + ("-transformer" if cfg.model.temporal == "transformer" else "")
     return name
 
 
