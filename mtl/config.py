@@ -20,6 +20,7 @@ from cer.data.source import DataSource
 from cer.taxonomy import AFFWILD2_AUS
 from cer.train_config import BackboneConfig, ImageDataConfig, RunConfig
 from mtl.affect_tasks import parse_tasks, selection_metric
+from mtl.extra_features import ExtraFeaturesConfig
 from mtl.temporal_transformer import TransformerConfig
 
 
@@ -67,6 +68,15 @@ class FuseConfig:
     search: str = "runs"           # where task names are looked up
     live: bool = False             # recompute the frozen features every step instead of caching them (slow)
     batch_size: int = 256          # frames per forward pass when extracting features
+    # precomputed per-frame streams (e.g. audio; 001 sec. 3.2), each {path: DIR, name: NAME}, DIR holding
+    # one <video>.npy or <video>.csv per video (mtl/extra_features.py); concatenated to the fused
+    # visual feature of each frame before the temporal module
+    extra: list[ExtraFeaturesConfig] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        names = [e.name for e in self.extra]
+        if len(set(names)) != len(names):
+            raise ValueError(f"fuse.extra names a stream twice ({', '.join(names)}); give each its own name")
 
 
 @dataclass
@@ -109,7 +119,7 @@ class LossConfig:
 
 @dataclass
 class AugmentConfig:
-    hflip: float = 0.5             # probability of mirroring a whole sequence (fused features stay unmirrored)
+    hflip: float = 0.5             # probability of mirroring a whole sequence (fused, extra features stay unmirrored)
 
 
 @dataclass

@@ -5,7 +5,7 @@ A batch is a dict of ``images`` [B, S, 3, H, W] uint8, ``frames`` and ``owner`` 
 expanding outputs back to frames), ``valid`` [B, S] (False at the padding of a video shorter than
 S), ``targets`` / ``masks`` per task ([B, S, ...]; padding positions masked out), and ``fused``:
 one [B, S, D_i] float tensor per fused run (empty in live mode, where the frozen extractors run on
-the images instead).
+the images instead); ``extra``: one [B, S, E_j] float tensor per extra per-frame stream (``fuse.extra``).
 """
 
 from __future__ import annotations
@@ -21,17 +21,21 @@ from cer.data.image_bank import ImageBank
 from cer.data.record import FaceRecord
 from cer.models.backbone import normalise
 from mtl.affect_tasks import AFFECT_TASKS
+from mtl.extra_features import FrameFeatures
 from mtl.sequences import VideoFrames, Windows
 
 
 class SplitFrames:
-    """One split's frames in video order, each chosen task's ``(targets, mask)``, the images, and
-    the fused features (``fused[i]``: [N, D_i], filled by :meth:`attach_features`)."""
+    """One split's frames in video order, each chosen task's ``(targets, mask)``, the images, the
+    fused features (``fused[i]``: [N, D_i], filled by :meth:`attach_features`) and the features of
+    the ``extra`` streams (``extra[j]``: [N, E_j])."""
 
     def __init__(self, records: Sequence[FaceRecord], tasks: Sequence[str], img_size: int,
-                 cache_images: bool = True, desc: str = "frames"):
+                 cache_images: bool = True, desc: str = "frames", extra: Sequence[FrameFeatures] = ()):
         self.videos = VideoFrames.of(records)
         self.labels = {t: AFFECT_TASKS[t].labels(self.videos.records) for t in tasks}
+        # before the images: a missing or broken feature file fails in seconds, not after the decoding
+        self.extra = [stream.of(self.videos.records) for stream in extra]
         self.bank = ImageBank(self.videos.records, img_size, cache_images, desc)
         self.fused: list[np.ndarray] = []
 
@@ -84,6 +88,7 @@ class WindowDataset(Dataset):
             "targets": targets,
             "masks": masks,
             "fused": [torch.from_numpy(f[frames]) for f in self.split.fused],
+            "extra": [torch.from_numpy(e[frames]) for e in self.split.extra],
         }
 
 

@@ -35,6 +35,7 @@ def predict_run(path: str | Path, records: Sequence[FaceRecord], tasks: Sequence
 
     from mtl.affect_tasks import task_registry
     from mtl.data import SplitFrames, WindowDataset
+    from mtl.extra_features import FrameFeatures
     from mtl.extract import cached_features
     from mtl.inference import frame_predictions
     from mtl.runs import FrozenExtractor, load_mtl
@@ -43,7 +44,9 @@ def predict_run(path: str | Path, records: Sequence[FaceRecord], tasks: Sequence
     model, meta = load_mtl(path)
     arch, seq = meta["architecture"], meta["sequence"]["length"]
     tasks = list(tasks or arch["tasks"])
-    split = SplitFrames(records, tasks, arch["img_size"], cache_images=True, desc="frames")
+    # the extra streams it was trained with, read for these frames at the width it learnt
+    extra = [FrameFeatures(e["path"], e["name"], e["dim"]) for e in meta.get("extra", [])]
+    split = SplitFrames(records, tasks, arch["img_size"], cache_images=True, desc="frames", extra=extra)
     features = []
     for fused in meta["fuse"]:
         extractor = FrozenExtractor(fused["run"])

@@ -41,7 +41,8 @@ def frame_predictions(model: nn.Module, loader: Iterable[dict[str, Any]], tasks:
     frames, owners = [], []
     for batch in loader:
         batch = send_to_device(batch, device, non_blocking=True)
-        out = model(model_images(batch["images"], mean, std), fused_inputs(batch, extractors), batch["valid"])
+        out = model(model_images(batch["images"], mean, std), fused_inputs(batch, extractors), batch["valid"],
+                    batch["extra"])
         decoded = {t: registry[t].decode(out[t]) for t in tasks}
         decoded, f, o = gather((decoded, batch["frames"], batch["owner"]))
         for t in tasks:

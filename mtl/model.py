@@ -5,6 +5,8 @@
   are added element-wise to ``F_current``, then Linear-ReLU-Dropout(0.3)-Linear. A fused feature of
   another width is first projected by a Linear layer. Without fused features there is no fusion
   module (the single-task models of 002 put the heads right behind the extractor).
+- Extra per-frame streams (``fuse.extra``, e.g. audio; ``mtl.extra_features``) are concatenated to
+  the (fused) visual feature of each frame, as 001 concatenates its streams (sec. 3.2).
 - Temporal module, for sequences (S > 1), ``model.temporal``: a 2-layer LSTM over the S frames, then
   LeakyReLU(0.1) (002, the default), or a transformer encoder over them (001 sec. 3.2, 003 sec. 3.1;
   ``mtl.temporal_transformer``).
@@ -13,8 +15,8 @@
   Linear + BatchNorm for V and A (eq. 4; the task's tanh follows), and the cross attention of the AU
   predictions over the expression logits (``mtl.cross_attention``, eqs. 6-8).
 
-The model maps ``[B, S, 3, H, W]`` normalised images (and ``[B, S, D_i]`` fused features) to
-``{task: [B, S, outputs]}``.
+The model maps ``[B, S, 3, H, W]`` normalised images (and ``[B, S, D_i]`` fused and ``[B, S, E_j]``
+extra features) to ``{task: [B, S, outputs]}``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class MTLArchitecture:
     tasks: list[str]               # head names, registry order
     head_sizes: list[int]
     fused_dims: list[int] = field(default_factory=list)  # width of each fused source's feature
+    extra_dims: list[int] = field(default_factory=list)  # width of each extra per-frame stream (fuse.extra)
     temporal: bool = False         # a temporal module over the sequence (S > 1)
     temporal_module: str = "lstm"  # lstm (002) | transformer (001, 003); model.json files before it: lstm
     fusion_dropout: float = 0.3    # official code of 002
@@ -102,14 +105,14 @@ class TemporalModule(nn.Module):
         return self.act(self.lstm(x)[0])
 
 
-def temporal_module(arch: MTLArchitecture, dim: int) -> tuple[nn.Module, int]:
-    """The temporal module ``arch`` names over ``[B, S, dim]`` frames, and its output width (both
+def temporal_module(arch: MTLArchitecture, in_dim: int, dim: int) -> tuple[nn.Module, int]:
+    """The temporal module ``arch`` names over ``[B, S, in_dim]`` frames, and its output width (both
     default to the backbone's width ``dim``)."""
     if arch.temporal_module == "transformer":
         width = arch.transformer.width or dim
-        return TemporalTransformer(dim, width, arch.transformer), width
+        return TemporalTransformer(in_dim, width, arch.transformer), width
     hidden = arch.lstm_hidden or dim
-    return TemporalModule(dim, hidden, arch.leaky_slope), hidden
+    return TemporalModule(in_dim, hidden, arch.leaky_slope), hidden
 
 
 class PerFrame(nn.Module):
@@ -162,10 +165,10 @@ class MTLModel(nn.Module):
         self.backbone_frozen = False  # a training choice (model.freeze_backbone), not architecture
         dim = backbone.num_features
         self.fusion = FeatureFusion(dim, arch.fused_dims, arch.fusion_dropout) if arch.fused_dims else None
-        out = dim
+        out = dim + sum(arch.extra_dims)  # the extra streams join each frame's feature
         self.temporal = None
         if arch.temporal:
-            self.temporal, out = temporal_module(arch, dim)
+            self.temporal, out = temporal_module(arch, out, dim)
         sizes = dict(zip(arch.tasks, arch.head_sizes, strict=True))
         self.heads = nn.ModuleDict({n: task_head(n, k, out, arch) for n, k in sizes.items()})
         self.cross_attention = None
@@ -195,14 +198,20 @@ class MTLModel(nn.Module):
         """Pooled backbone features: ``[N, 3, H, W]`` -> ``[N, D]`` (what ``mtl extract`` caches)."""
         return self.backbone(images)
 
-    def forward(self, images: torch.Tensor, fused: Sequence[torch.Tensor] = (),
-                valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, images: torch.Tensor, fused: Sequence[torch.Tensor] = (), valid: torch.Tensor | None = None,
+                extra: Sequence[torch.Tensor] = ()) -> dict[str, torch.Tensor]:
         """``valid`` [B, S] bool: False at the padding of a short video (what a transformer must not
-        attend to); None: every position is a frame."""
+        attend to); None: every position is a frame. ``extra``: one [B, S, E_j] tensor per stream."""
         b, s = images.shape[:2]
         x = self.features(images.flatten(0, 1)).view(b, s, -1)  # [B, S, D]
         if self.fusion is not None:
             x = self.fusion(x, fused)
+        widths = [e.shape[-1] for e in extra]
+        if widths != list(self.arch.extra_dims):
+            raise ValueError(f"extra per-frame features of widths {widths}, the model was built for "
+                             f"{list(self.arch.extra_dims)} (fuse.extra of its run)")
+        if extra:
+            x = torch.cat([x, *(e.to(x.dtype) for e in extra)], dim=-1)  # [B, S, D + sum E_j]
         if self.temporal is not None:
             x = self.temporal(x, valid)
         out = {name: head(x) for name, head in self.heads.items()}

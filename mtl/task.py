@@ -25,6 +25,7 @@ from cer.task import EvalData, TrainData
 from mtl.affect_tasks import AFFECT_TASKS, parse_tasks, selection_metric, task_registry
 from mtl.config import MTLConfig
 from mtl.data import SplitFrames, WindowDataset, fused_inputs, model_images
+from mtl.extra_features import FrameFeatures
 from mtl.inference import frame_predictions
 from mtl.model import MTLArchitecture, build_model
 from mtl.runs import FrozenExtractor, resolve_fuse, save_mtl
@@ -65,12 +66,14 @@ class MTLTask:
         self.stride = cfg.sequence.stride or self.seq
         self.lambdas = {t: float(cfg.tasks.weights.get(t, 1.0)) for t in self.tasks}
         self.fuse_folders = resolve_fuse(cfg.fuse.runs, cfg.fuse.search)  # first: fail before decoding anything
-        size = cfg.model.img_size
+        # one reader per stream for both splits, so their files must agree on the stream's width
+        self.extra_streams = [FrameFeatures(e.path, e.name) for e in cfg.fuse.extra]
+        size, cache = cfg.model.img_size, cfg.data.cache_images
         train_records, val_records = self._train_and_val_records()
-        self.train_set = SplitFrames(train_records, self.tasks, size, cfg.data.cache_images, "training frames")
+        self.train_set = SplitFrames(train_records, self.tasks, size, cache, "training frames", self.extra_streams)
         self.val_set = None
         if val_records is not None:
-            self.val_set = SplitFrames(val_records, self.tasks, size, cfg.data.cache_images, "validation frames")
+            self.val_set = SplitFrames(val_records, self.tasks, size, cache, "validation frames", self.extra_streams)
         # The effective data of each task (002 sec. 3.2): windows holding a label of a chosen task.
         windows = make_windows(self.train_set.videos.bounds, self.seq, self.stride)
         labelled = self.train_set.labelled()
@@ -96,7 +99,8 @@ class MTLTask:
         log.info(f"data: {len(self.train_set)} training frames in {len(self.train_windows)} sequences of {self.seq} "
                  f"(stride {self.stride}), {len(self.val_set) if self.val_set else 0} validation frames; "
                  f"tasks {','.join(self.tasks)}; fused: {', '.join(map(str, self.fuse_folders)) or 'none'}"
-                 f"{' (live)' if cfg.fuse.live and extractors else ''}")
+                 f"{' (live)' if cfg.fuse.live and extractors else ''}; extra per-frame features: "
+                 f"{', '.join(f'{s.name} ({s.dim} from {s.folder})' for s in self.extra_streams) or 'none'}")
 
     # --- data -----------------------------------------------------------------------------------
 
@@ -130,6 +134,7 @@ class MTLTask:
         return MTLArchitecture(
             backbone=m.name, img_size=m.img_size, tasks=list(self.tasks),
             head_sizes=[AFFECT_TASKS[t].outputs for t in self.tasks], fused_dims=list(self.fused_dims),
+            extra_dims=[s.dim for s in self.extra_streams],
             temporal=self.seq > 1, temporal_module=m.temporal, transformer=m.transformer,
             fusion_dropout=m.fusion_dropout, lstm_hidden=m.lstm_hidden,
             leaky_slope=m.leaky_slope, drop_path=m.drop_path, au_head=m.au_head, anfl_k=m.anfl_k,
@@ -157,7 +162,7 @@ class MTLTask:
         images = batch["images"]
         fused = fused_inputs(batch, self.extractors)  # from the un-mirrored frames, as cached
         flip = torch.rand(images.shape[0], generator=generator, device=images.device) < self.cfg.augment.hflip
-        out = model(model_images(images, MEAN, STD, flip), fused, batch["valid"])
+        out = model(model_images(images, MEAN, STD, flip), fused, batch["valid"], batch["extra"])
         total = torch.zeros((), device=images.device)
         parts = {}
         for t in self.tasks:
@@ -182,6 +187,7 @@ class MTLTask:
             "mean": list(MEAN), "std": list(STD), "sequence": {"length": self.seq, "stride": self.stride},
             "fuse": [{"run": str(f.resolve()), "fingerprint": fp}
                      for f, fp in zip(self.fuse_folders, self.fuse_fingerprints)],
+            "extra": [{"name": s.name, "path": str(s.folder.resolve()), "dim": s.dim} for s in self.extra_streams],
             "metrics": scalars, "au_thresholds": self.last_scores.get("au_thresholds"),
             "config": to_dict(self.cfg),
         })
