@@ -8,7 +8,8 @@ Paper 004's heads and AU loss are switches, off by default (002's linear heads a
 Paper 003's focal expression loss (eq. 9) is a switch too, off by default: ``loss.expr=focal``;
 ``mtl/overlays/paper_003.yaml`` sets it with 003's optimiser, EMA, clipping and early stopping.
 The temporal module is 002's LSTM by default; ``model.temporal=transformer`` is the transformer
-fusion of 001 (sec. 3.2) and 003 (sec. 3.1), its encoder in ``model.transformer``.
+fusion of 001 (sec. 3.2) and 003 (sec. 3.1), its encoder in ``model.transformer``, its extra per-frame
+streams (e.g. audio) in ``fuse.extra``; ``mtl/overlays/transformer_fusion.yaml`` sets the papers' values.
 """
 
 from __future__ import annotations

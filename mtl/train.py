@@ -90,7 +90,8 @@ def _au_thresholds(ctx: click.Context, param: click.Parameter, value: str | None
               help="Fuse the frozen features of earlier runs: run folders, or task names (au, v, ...) meaning "
                    "the best finished run of that task under fuse.search (default runs/).")
 @click.option("--seq", type=click.IntRange(min=1), default=None,
-              help="Sequence length S; S > 1 adds the temporal module (2-layer LSTM). Default 1.")
+              help="Sequence length S; S > 1 adds the temporal module (model.temporal: 2-layer LSTM, or "
+                   "transformer). Default 1.")
 @click.option("--window", type=click.IntRange(min=1), default=None,
               help="Stride W between training sequences within a video (default: S).")
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,

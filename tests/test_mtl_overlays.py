@@ -1,5 +1,5 @@
-"""The shipped MTL overlays (mtl/overlays/): paper 003's recipe loads with the values the paper states,
-and a tiny MTL run trains under it."""
+"""The shipped MTL overlays (mtl/overlays/): paper 003's recipe and the transformer fusion of 001/003
+load with the values the papers state, and a tiny MTL run trains under each."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from click.testing import CliRunner
 from cer.config import load_config
 from mtl.config import MTLConfig
 
-PAPER_003 = Path(__file__).parent.parent / "mtl" / "overlays" / "paper_003.yaml"
+OVERLAYS = Path(__file__).parent.parent / "mtl" / "overlays"
+PAPER_003 = OVERLAYS / "paper_003.yaml"
+TRANSFORMER_FUSION = OVERLAYS / "transformer_fusion.yaml"
+TINY = ["model.img_size=32", "train.progress=false", "optim.batch_size=32", "model.drop_path=0.0"]
 
 
 def test_paper_003_overlay_sets_its_optimiser_ema_clipping_early_stopping_and_focal_loss():
@@ -26,20 +29,53 @@ def test_paper_003_overlay_sets_its_optimiser_ema_clipping_early_stopping_and_fo
     assert (o.batch_size, o.weight_decay) == (default.optim.batch_size, default.optim.weight_decay)
 
 
-def test_a_tiny_mtl_run_trains_under_the_paper_003_overlay(tiny_synth, tmp_path):
+def train_under(overlay: Path, tiny_synth: Path, run: Path, *args: str) -> list[dict]:
+    """``mtl train OVERLAY ARGS`` at tiny scale on the synthetic Aff-Wild2 set; the rows of metrics.jsonl."""
     from mtl.cli import main
+
+    command = ["train", str(overlay), *args, "--data", str(tiny_synth / "aff-wild2"), "-o", str(run)]
+    for item in TINY:
+        command += ["--set", item]
+    result = CliRunner().invoke(main, command, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_tiny_mtl_run_trains_under_the_paper_003_overlay(tiny_synth, tmp_path):
     from mtl.task import MTLTask
 
-    aff, run = tiny_synth / "aff-wild2", tmp_path / "run"
-    tiny = ["model.img_size=32", "train.progress=false", "optim.batch_size=32", "model.drop_path=0.0"]
-    args = ["train", str(PAPER_003), "--joint", "au,expr", "--data", str(aff), "--epochs", "2", "-o", str(run)]
-    for item in tiny:
-        args += ["--set", item]
-    result = CliRunner().invoke(main, args, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    run = tmp_path / "run"
+    rows = train_under(PAPER_003, tiny_synth, run, "--joint", "au,expr", "--epochs", "2")
     assert [r["lr"] for r in rows] == pytest.approx([1e-4, 1e-4])  # fixed from the first step
     cfg = load_config(MTLConfig, [run / "config.yaml"])
     assert cfg.loss.expr == "focal" and cfg.train.ema_decay == 0.99
     # the run's expression task trains with eq. 9 of 003 at the configured gamma
     assert MTLTask(cfg).affect["expr"].focal_gamma == 2.0
+
+
+def test_transformer_fusion_overlay_sets_001s_clips_layers_dropout_and_003s_heads():
+    cfg = load_config(MTLConfig, [TRANSFORMER_FUSION])
+    m, t = cfg.model, cfg.model.transformer
+    assert (cfg.sequence.length, cfg.sequence.stride) == (100, None)  # clips of 100 frames, one after another
+    assert (m.temporal, m.freeze_backbone) == ("transformer", True)
+    assert (t.layers, t.heads, t.dropout, t.width, t.causal) == (4, 8, 0.3, None, False)
+    assert (cfg.optim.name, cfg.optim.lr) == ("adamw", 1e-4)
+    default = MTLConfig()
+    assert cfg.fuse == default.fuse and cfg.tasks == default.tasks and cfg.loss == default.loss
+    assert (m.au_head, m.va_head, m.lstm_hidden) == (default.model.au_head, default.model.va_head, None)
+
+
+def test_a_tiny_mtl_run_trains_under_the_transformer_fusion_overlay(tiny_synth, tmp_path):
+    from cer.data.registry import read
+    from mtl.runs import load_mtl
+
+    run = tmp_path / "run"
+    rows = train_under(TRANSFORMER_FUSION, tiny_synth, run, "--joint", "au,va", "--epochs", "1")
+    # every validation frame scored once, though the synthetic videos are shorter than a clip (padded)
+    assert len(rows) == 1 and rows[0]["val_au_count"] == len(read("aff-wild2-mtl", tiny_synth / "aff-wild2",
+                                                                  split="validation"))
+    model, meta = load_mtl(run)
+    arch = meta["architecture"]
+    assert (arch["temporal_module"], arch["transformer"]["layers"], arch["transformer"]["heads"]) == \
+        ("transformer", 4, 8)
+    assert len(model.temporal.encoder.layers) == 4 and model.temporal.width == model.feature_dim
