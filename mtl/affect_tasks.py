@@ -18,6 +18,7 @@ P_MTL = (CCC_V + CCC_A)/2 + F1_EXPR + F1_AU: each task's ``p_mtl_weight`` says i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,10 @@ class AffectTask:
         """``(targets, mask)`` of ``records``; mask False where the label is missing."""
         raise NotImplementedError
 
+    def without_label(self, record: FaceRecord) -> FaceRecord:
+        """``record`` with this task's label removed (masked, as an unannotated frame is)."""
+        raise NotImplementedError
+
     def loss_weights(self, targets: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
         """Weights fitted on the training labels, passed to :meth:`loss` (None: unweighted)."""
         return None
@@ -98,6 +103,9 @@ class ActionUnits(AffectTask):
         aus = np.array([r.aus if r.aus is not None else (-1,) * self.outputs for r in records],
                        dtype=np.int64).reshape(-1, self.outputs)
         return aus.astype(np.float32), aus >= 0
+
+    def without_label(self, record):
+        return replace(record, aus=None)
 
     def loss_weights(self, targets, mask):
         return au_weights(targets, mask)
@@ -145,6 +153,9 @@ class Expression(AffectTask):
         targets = np.array([r.expression if r.expression is not None else 0 for r in records], dtype=np.int64)
         return targets, mask
 
+    def without_label(self, record):
+        return replace(record, expression=None)
+
     def loss_weights(self, targets, mask):
         return class_weights(targets, mask, self.outputs)
 
@@ -180,6 +191,9 @@ class Dimension(AffectTask):
         mask = np.array([v is not None and np.isfinite(v) for v in values], dtype=bool)
         targets = np.array([v if ok else 0.0 for v, ok in zip(values, mask)], dtype=np.float32)
         return targets, mask
+
+    def without_label(self, record):
+        return replace(record, **{self.field: None})
 
     def loss(self, out, targets, mask, weights):
         return ccc_loss(self.decode(out), targets, mask)

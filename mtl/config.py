@@ -26,10 +26,28 @@ from mtl.temporal_transformer import TransformerConfig
 
 
 @dataclass
+class TrainingSource(DataSource):
+    """A further training source (``data.extra_train``): a data source and the tasks its labels train."""
+
+    # comma-separated (au, expr, v, a; va = v,a): its labels of other tasks are masked (AffectNet's
+    # V/A when it should only add expressions); null: every label the data set has
+    tasks: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.tasks is not None:
+            parse_tasks(self.tasks)  # raises naming the valid tasks
+
+
+@dataclass
 class DataConfig(ImageDataConfig):
     # s-Aff-Wild2 annotation files (reader aff-wild2-mtl; aff-wild2-tracks reads the per-video layout)
     train: DataSource = field(default_factory=lambda: DataSource("aff-wild2-mtl", None, {"split": "train"}))
     val: DataSource | None = field(default_factory=lambda: DataSource("aff-wild2-mtl", None, {"split": "validation"}))
+    # More training data beside data.train (002 sec. 4.1, "Extra Data": RAF-DB and AffectNet for
+    # expressions, BP4D for AUs); each source trains only the tasks it labels (mtl/sources.py). A
+    # separate list, not a list in data.train, so --data and data.train.path=... keep setting the
+    # main source key by key. Extra sources only train: data.folds never holds them out.
+    extra_train: list[TrainingSource] = field(default_factory=list)
     splits_folds: ClassVar[bool] = True  # data.folds: mtl.task splits data.train by video, data.val is not read
 
 

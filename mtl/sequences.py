@@ -59,7 +59,8 @@ class VideoFrames:
         ordered, bounds = [], []
         for frames in by_video.values():
             start = len(ordered)
-            ordered.extend(sorted(frames, key=frame_number))
+            # one frame has no order to find: a still image (mtl/sources.py) needs no number in its name
+            ordered.extend(frames if len(frames) == 1 else sorted(frames, key=frame_number))
             bounds.append((start, len(ordered)))
         return cls(ordered, list(by_video), np.asarray(bounds, dtype=np.int64).reshape(-1, 2))
 

@@ -31,6 +31,7 @@ from mtl.model import MTLArchitecture, build_model
 from mtl.runs import FrozenExtractor, resolve_fuse, save_mtl
 from mtl.scores import score_frames
 from mtl.sequences import evaluation_windows, make_windows
+from mtl.sources import pool_sources, prepare_source, source_name
 from mtl.staged import is_run_checkpoint, load_mtl_run
 
 log = logging.getLogger("mtl.task")
@@ -49,6 +50,20 @@ def train_and_val_records(cfg: MTLConfig) -> tuple[list[FaceRecord], list[FaceRe
     if data.folds is not None:
         return fold_split(read(data.train), data.folds, data.fold, data.fold_seed)
     return read(data.train), (read(data.val) if data.val is not None else None)
+
+
+def training_sources(cfg: MTLConfig, train_records: list[FaceRecord]) -> list[tuple[str, list[FaceRecord]]]:
+    """Each training source's name and frames as MTL trains on them (:func:`mtl.sources.prepare_source`):
+    ``data.train``'s ``train_records`` (its training part with ``data.folds``), then each source of
+    ``data.extra_train``, read whole (extra sources are never held out)."""
+    sources = [(source_name(cfg.data.train), prepare_source(train_records, cfg.data.train))]
+    for i, extra in enumerate(cfg.data.extra_train):
+        records = read_data(extra, cfg.data, cfg.train.seed)
+        if not records:
+            raise ValueError(f"data.extra_train[{i}] {source_name(extra)} has no records: check its path and options")
+        tasks = None if extra.tasks is None else parse_tasks(extra.tasks)
+        sources.append((source_name(extra), prepare_source(records, extra, tasks)))
+    return sources
 
 
 class MTLTask:
@@ -70,7 +85,9 @@ class MTLTask:
         self.extra_streams = [FrameFeatures(e.path, e.name) for e in cfg.fuse.extra]
         size, cache = cfg.model.img_size, cfg.data.cache_images
         train_records, val_records = self._train_and_val_records()
-        self.train_set = SplitFrames(train_records, self.tasks, size, cache, "training frames", self.extra_streams)
+        sources = training_sources(cfg, train_records)
+        self.train_set = SplitFrames(pool_sources(sources), self.tasks, size, cache, "training frames",
+                                     self.extra_streams)
         self.val_set = None
         if val_records is not None:
             self.val_set = SplitFrames(val_records, self.tasks, size, cache, "validation frames", self.extra_streams)
@@ -79,7 +96,8 @@ class MTLTask:
         labelled = self.train_set.labelled()
         self.train_windows = windows.subset((labelled[windows.frames] & windows.valid).any(1))
         if not len(self.train_windows):
-            raise ValueError(f"no training frame has a label of {', '.join(self.tasks)}: check data.train")
+            raise ValueError(f"no training frame has a label of {', '.join(self.tasks)}: check data.train "
+                             "and data.extra_train")
         extractors = [FrozenExtractor(f) for f in self.fuse_folders]
         self.fused_dims = [e.dim for e in extractors]
         # The tasks' losses and decoding, as the AU head's outputs (logits or probabilities) need them.

@@ -70,7 +70,9 @@ def test_frames_are_grouped_by_video_and_ordered_by_number():
                                                         "a/00010.jpg"]
     assert frames.bounds.tolist() == [[0, 2], [2, 5]]
     with pytest.raises(ValueError, match="frame order"):
-        VideoFrames.of([FaceRecord(image="/x/face.jpg", video="v")])
+        VideoFrames.of([FaceRecord(image="/x/face.jpg", video="v"), FaceRecord(image="/x/smile.jpg", video="v")])
+    alone = FaceRecord(image="/x/face.jpg", video="v")  # a one-frame video (a still image) has nothing to order
+    assert VideoFrames.of([alone]).records == [alone]
 
 
 def test_shuffle_sampler_is_deterministic_per_epoch_and_shards_evenly():

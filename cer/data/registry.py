@@ -28,6 +28,10 @@ READERS: dict[str, Callable[..., list[FaceRecord]]] = {
     "image-folder": read_image_folder,
 }
 
+# Readers of data sets of single photos: their records have no video and no frame, so nothing tells
+# which faces, if any, were neighbours in time (a temporal model must not invent an order for them).
+STILL_IMAGE_READERS: frozenset[str] = frozenset({"raf-db-basic", "raf-db-compound", "affectnet", "image-folder"})
+
 # Options that change what a reader returns rather than which records: not for configs.
 _NOT_OPTIONS = {"return_stats"}
 
