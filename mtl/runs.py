@@ -2,8 +2,9 @@
 extractor of any run (MTL or CE), and finding the best finished run of a task by name.
 
 An MTL model folder (``RUN/best``) holds ``model.safetensors`` and ``model.json`` with
-``"kind": "mtl"``, its architecture, the fused runs it needs, and the validation metrics of the
-epoch it was saved at (which is how the best run of a task is chosen without evaluating again).
+``"kind": "mtl"``, its architecture, the fused runs it needs, the validation metrics of the
+epoch it was saved at (which is how the best run of a task is chosen without evaluating again), and
+what each training source gave it (``sources``: frames, labelled frames per task; mtl/sources.py).
 """
 
 from __future__ import annotations

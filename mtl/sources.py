@@ -20,6 +20,10 @@ before they are pooled, which leaves Aff-Wild2's records as they are:
   loss, and the LSTM runs forward in time, so the image's output sees that image alone. This is
   how 002 could add RAF-DB and AffectNet to EXPR, which it trained at S = 5. The price: each image
   costs the compute of S frames.
+
+:func:`source_counts` says what each source gives the run: its frames and, per trained task, how
+many of them are labelled; ``MTLTask`` logs them when it is built and keeps them in the model's
+``model.json`` (``sources``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from cer.data.record import FaceRecord
 from cer.data.registry import STILL_IMAGE_READERS
@@ -105,3 +110,25 @@ def pool_sources(named: Sequence[tuple[str, Sequence[FaceRecord]]]) -> list[Face
                                  "source once (data.train and data.extra_train)")
         pooled.extend(records)
     return pooled
+
+
+def source_counts(name: str, records: Sequence[FaceRecord], tasks: Sequence[str]) -> dict[str, Any]:
+    """``{"source", "frames", "labelled": {task: frames}}`` of one source: a frame counts as labelled
+    for a task when it has any of that task's labels (one annotated AU is enough), as a training
+    window counts it."""
+    labelled = {}
+    for t in tasks:
+        _, mask = AFFECT_TASKS[t].labels(records)
+        labelled[t] = int(mask.reshape(len(records), -1).any(1).sum()) if len(records) else 0
+    return {"source": name, "frames": len(records), "labelled": labelled}
+
+
+def log_source_counts(counts: Sequence[dict[str, Any]]) -> None:
+    """One line per source of :func:`source_counts`; a warning for a source that labels none of the
+    trained tasks (its frames are decoded for nothing: a task missing from ``--joint``?)."""
+    for i, c in enumerate(counts, start=1):
+        per_task = ", ".join(f"{t} {n}" for t, n in c["labelled"].items())
+        log.info(f"training source {i}/{len(counts)} {c['source']}: {c['frames']} frames; labelled: {per_task}")
+        if not any(c["labelled"].values()):
+            log.warning(f"training source {c['source']} labels none of the trained tasks "
+                        f"({', '.join(c['labelled'])}): its frames train nothing")

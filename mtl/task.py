@@ -31,7 +31,7 @@ from mtl.model import MTLArchitecture, build_model
 from mtl.runs import FrozenExtractor, resolve_fuse, save_mtl
 from mtl.scores import score_frames
 from mtl.sequences import evaluation_windows, make_windows
-from mtl.sources import pool_sources, prepare_source, source_name
+from mtl.sources import log_source_counts, pool_sources, prepare_source, source_counts, source_name
 from mtl.staged import is_run_checkpoint, load_mtl_run
 
 log = logging.getLogger("mtl.task")
@@ -86,6 +86,8 @@ class MTLTask:
         size, cache = cfg.model.img_size, cfg.data.cache_images
         train_records, val_records = self._train_and_val_records()
         sources = training_sources(cfg, train_records)
+        self.source_counts = [source_counts(name, records, self.tasks) for name, records in sources]
+        log_source_counts(self.source_counts)
         self.train_set = SplitFrames(pool_sources(sources), self.tasks, size, cache, "training frames",
                                      self.extra_streams)
         self.val_set = None
@@ -207,7 +209,7 @@ class MTLTask:
                      for f, fp in zip(self.fuse_folders, self.fuse_fingerprints)],
             "extra": [{"name": s.name, "path": str(s.folder.resolve()), "dim": s.dim} for s in self.extra_streams],
             "metrics": scalars, "au_thresholds": self.last_scores.get("au_thresholds"),
-            "config": to_dict(self.cfg),
+            "sources": self.source_counts, "config": to_dict(self.cfg),
         })
 
     def report(self, run_dir: Path, history: list[dict[str, Any]], last_eval: dict[str, Any]) -> None:

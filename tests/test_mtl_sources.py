@@ -1,17 +1,24 @@
 """Several MTL training sources (mtl/sources.py): expressions mapped into the Aff-Wild2 EXPR space,
 labels of the tasks a source does not train masked (and so ignored by that task's loss), still
-images as one-frame videos, and Aff-Wild2's own records left as they are."""
+images as one-frame videos, and Aff-Wild2's own records left as they are; a run on the tiny synthetic
+Aff-Wild2 plus RAF-DB basic logs and stores what each source gave it."""
 
 from __future__ import annotations
+
+import json
+import logging
 
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
 from cer.config import ConfigError, load_config
 from cer.data.record import FaceRecord
+from cer.data.registry import read
 from cer.data.source import DataSource
 from mtl.affect_tasks import AFFECT_TASKS
+from mtl.cli import main
 from mtl.config import MTLConfig
 from mtl.sequences import VideoFrames, make_windows
 from mtl.sources import pool_sources, prepare_source
@@ -122,3 +129,35 @@ def test_extra_sources_are_a_config_list_with_checked_tasks():
     assert load_config(MTLConfig).data.extra_train == []
     with pytest.raises(ConfigError, match="unknown task 'emotion'"):
         load_config(MTLConfig, overrides=["data.extra_train=[{reader: raf-db-basic, tasks: emotion}]"])
+
+
+def test_a_mixed_source_run_reads_each_source_and_logs_and_stores_its_counts(tiny_synth, tmp_path, caplog):
+    aff, raf = tiny_synth / "aff-wild2", tiny_synth / "raf-db"
+    run = tmp_path / "run"
+    extra = f"data.extra_train=[{{reader: raf-db-basic, path: '{raf}', options: {{split: train}}, tasks: expr}}]"
+    tiny = ["model.img_size=32", "train.progress=false", "optim.batch_size=32", "model.drop_path=0.0", extra]
+    args = ["train", "--joint", "au,expr,va", "--data", str(aff), "--epochs", "1", "-o", str(run)]
+    with caplog.at_level(logging.INFO, logger="mtl"):
+        result = CliRunner().invoke(main, [*args, *[a for s in tiny for a in ("--set", s)]], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    # what each source holds, counted here from its reader's records
+    affwild2, raf_train = read("aff-wild2-mtl", aff, split="train"), read("raf-db-basic", raf, split="train")
+    expected = [
+        {"frames": len(affwild2), "labelled": {
+            "au": sum(r.has_aus for r in affwild2), "expr": sum(r.has_expression for r in affwild2),
+            "v": sum(r.valence is not None for r in affwild2), "a": sum(r.arousal is not None for r in affwild2)}},
+        # every RAF-DB basic class has an Aff-Wild2 class; AUs and V/A it has none of
+        {"frames": len(raf_train), "labelled": {"au": 0, "expr": len(raf_train), "v": 0, "a": 0}},
+    ]
+    assert len(raf_train) > 0 and 0 < expected[0]["labelled"]["expr"] < len(affwild2)  # the set has holes
+    stored = json.loads((run / "best" / "model.json").read_text())["sources"]
+    assert [{k: s[k] for k in ("frames", "labelled")} for s in stored] == expected
+    assert stored[0]["source"] == f"aff-wild2-mtl ({aff}, split=train)"
+    assert stored[1]["source"] == f"raf-db-basic ({raf}, split=train)"
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("training source")]
+    assert logged == [f"training source {i}/2 {s['source']}: {s['frames']} frames; labelled: "
+                      + ", ".join(f"{t} {n}" for t, n in s["labelled"].items()) for i, s in enumerate(stored, 1)]
+    # S = 1: one training sequence per frame with a label of a trained task, from both sources
+    any_label = sum(r.has_aus or r.has_expression or r.valence is not None or r.arousal is not None for r in affwild2)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["sequences"] for r in rows] == [any_label + len(raf_train)]
