@@ -140,14 +140,41 @@ def test_intensity_is_graded():
     assert 0 < weak < strong
 
 
-def test_pose_moves_the_features():
+def test_pose_moves_the_features_of_a_head_framing():
     open_mouth = {25: 1.0, 26: 1.0}
-    mouth = lambda pose: centroid(change(face(open_mouth, pose), face({}, pose)))  # noqa: E731
+
+    def mouth(pose):
+        head = lambda aus: render_face(PLAIN, aus, pose, SIZE, framing="head")  # noqa: E731
+        return centroid(change(head(open_mouth), head({})))
+
     x0, y0 = mouth(Pose())
     assert mouth(Pose(yaw=25))[0] > x0 + 3  # turning to its left moves the face to our right
     assert mouth(Pose(pitch=15))[1] < y0 - 3  # chin up moves the mouth up
     assert not np.array_equal(face({}, Pose(roll=10)), face())
     assert mouth(Pose(roll=15))[0] != pytest.approx(x0, abs=2)
+
+
+def test_the_face_framing_keeps_the_landmarks_in_place_as_aligned_crops_do():
+    from cer.synth.face_geometry import ALIGN_LANDMARKS, Projection
+
+    def landmarks(pose, framing):
+        p = Projection(PLAIN, pose, SIZE, framing, 0.0)
+        points = [p.to_head_frame((u,), (v,)) for u, v in ALIGN_LANDMARKS]
+        cols, rows = p.pixel_coords([x[0] for x, _ in points], [y[0] for _, y in points])
+        return np.array([np.mean(cols), np.mean(rows)])
+
+    poses = (Pose(yaw=20), Pose(yaw=-20), Pose(pitch=12), Pose(pitch=-12), Pose(yaw=15, pitch=10, roll=5))
+    for pose in poses:
+        assert np.abs(landmarks(pose, "face") - landmarks(Pose(), "face")).max() < 0.01, pose
+        assert np.abs(landmarks(pose, "head") - landmarks(Pose(), "head")).max() > 5, pose
+    # In the render: the eyes' change moves under a 20 degree yaw by under half of what it moves in
+    # an unaligned crop of the same scale (the head framing's move, rescaled to the face framing).
+    eyes = lambda pose, framing: centroid(change(  # noqa: E731
+        render_face(PLAIN, {5: 1.0}, pose, SIZE, framing=framing), render_face(PLAIN, {}, pose, SIZE, framing=framing)))
+    scale = FRAMINGS["head"][0] / FRAMINGS["face"][0]
+    unaligned = abs(eyes(Pose(yaw=20), "head")[0] - eyes(Pose(), "head")[0]) * scale
+    aligned = abs(eyes(Pose(yaw=20), "face")[0] - eyes(Pose(), "face")[0])
+    assert unaligned > 8 and aligned < 0.5 * unaligned
 
 
 def test_face_box_frames_the_face_and_follows_pose_and_jaw():

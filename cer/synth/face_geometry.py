@@ -33,6 +33,13 @@ FRAMINGS: dict[str, tuple[float, float]] = {
     "head": (1.75, 0.08),  # head, hair and shoulders: for pasting into larger scenes
     "face": (1.28, 0.22),  # forehead to chin: RAF-DB "aligned" / Aff-Wild2 "cropped_aligned"
 }
+# Those data sets align their crops on five landmarks (eye centres, nose tip, mouth corners), so the
+# inner face stays where it is in the crop whatever the pose. The "face" framing keeps the mean of
+# these landmarks (face coordinates u, v) where a frontal face has it: without that, a 20 degree yaw
+# or a 12 degree pitch moved the features by an eighth of the crop, and a compact ViT trained on
+# 3300 such faces stayed near chance for 3 epochs where frontal faces were learnt in 1.
+ALIGN_LANDMARKS = ((-EYE_U, EYE_Y), (EYE_U, EYE_Y), (0.0, NOSE_TIP_Y),
+                   (-MOUTH_HALF_W, MOUTH_Y), (MOUTH_HALF_W, MOUTH_Y))
 CRANIUM = 1.05  # the skull is a little wider than the cheekbones
 HALF_PI = math.pi / 2
 PITCH_RADIUS = 1.6  # radius of the vertical arc the face turns on under pitch
@@ -73,6 +80,15 @@ class Projection:
         # Head silhouette: ellipse above the eye line, superellipse (the jaw) below it.
         self.top = -self.fwd_v(HEAD_TOP_Y * self.fh)
         self.bottom = self.fwd_v(self.chin_v * self.fh)
+        # Screen offset of the crop: the posed landmarks' mean minus the frontal one, (0, mean v * fh).
+        self.centre_x = 0.0
+        if framing == "face":
+            points = [self.to_head_frame((u,), (v,)) for u, v in ALIGN_LANDMARKS]
+            x = sum(p[0][0] for p in points) / len(points)
+            y = sum(p[1][0] for p in points) / len(points)
+            frontal_y = sum(v for _, v in ALIGN_LANDMARKS) / len(ALIGN_LANDMARKS) * self.fh
+            self.centre_x = x * self.cos_roll + y * self.sin_roll
+            self.centre += -x * self.sin_roll + y * self.cos_roll - frontal_y
 
     # geometry of the head frame
     def fwd_v(self, v: float) -> float:
@@ -145,7 +161,7 @@ class Projection:
     ) -> tuple[list[float], list[float]]:
         """Continuous pixel (column, row) of head-frame points (screen points if ``roll=False``)."""
         cr, sr = (self.cos_roll, self.sin_roll) if roll else (1.0, 0.0)
-        cols = [(x * cr + y * sr + self.half) / self.px - 0.5 for x, y in zip(xs, ys)]
+        cols = [(x * cr + y * sr - self.centre_x + self.half) / self.px - 0.5 for x, y in zip(xs, ys)]
         rows = [(-x * sr + y * cr - self.centre + self.half) / self.px - 0.5 for x, y in zip(xs, ys)]
         return cols, rows
 
@@ -168,7 +184,7 @@ class Raster(Projection):
         super().__init__(idn, pose, size, framing, jaw)
         half, centre = self.half, self.centre
         c = (np.arange(size, dtype=np.float32) + 0.5) * self.px - half
-        gx, gy = c[None, :], c[:, None] + centre
+        gx, gy = c[None, :] + self.centre_x, c[:, None] + centre
         self.gx, self.gy = gx, gy  # screen coordinates (face units), [1, S] and [S, 1]
         self.xh = gx * self.cos_roll - gy * self.sin_roll  # head frame: roll undone
         self.yh = gx * self.sin_roll + gy * self.cos_roll
@@ -176,7 +192,7 @@ class Raster(Projection):
         # grid placed where cv2's bilinear resize samples, and resize (a quarter of the work).
         n = (size + 1) // 2
         cc = ((np.arange(n, dtype=np.float32) + 0.5) * (size / n)) * self.px - half
-        hx, hy = cc[None, :], cc[:, None] + centre
+        hx, hy = cc[None, :] + self.centre_x, cc[:, None] + centre
         xh, yh = hx * self.cos_roll - hy * self.sin_roll, hx * self.sin_roll + hy * self.cos_roll
         xc = xh - self.chin_swing(yh)
         radius = self.cyl_radius(yh)

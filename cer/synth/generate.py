@@ -19,7 +19,8 @@ from cer.synth.layouts import aff_wild2, c_expr_db, raf_db
 
 LAYOUTS: tuple[str, ...] = ("raf-db", "aff-wild2", "c-expr-db")
 # Bump when a change to the renderer or the layouts makes cached data sets stale.
-SYNTH_VERSION = 2  # 2: C-EXPR-DB face_boxes.csv from face.face_box (pitch sign, yaw, jaw drop)
+SYNTH_VERSION = 3  # 2: C-EXPR-DB face_boxes.csv from face.face_box (pitch sign, yaw, jaw drop);
+                   # 3: 'face' crops aligned on five landmarks (face_geometry.ALIGN_LANDMARKS)
 COMPLETE_MARKER = ".complete"
 
 
