@@ -149,6 +149,13 @@ def ensemble_members(value: str) -> list[str]:
     return members
 
 
+# The --combine option of every command that takes --ensemble (evaluate, predict), so both read it alike.
+combine_option = click.option(
+    "--combine", "rule", type=click.Choice(["vote", "mean"]), default="vote", show_default=True,
+    help="How an ensemble combines AU and EXPR: majority vote of the members' decisions (ties: the higher mean "
+         "probability) or mean probabilities. V/A: always the mean.")
+
+
 def parse_sigmas(values: Sequence[str]) -> dict[str, float]:
     """``--sigma TASK=SIGMA`` values -> ``{task: sigma}`` (``va=S`` sets v and a)."""
     from mtl.affect_tasks import parse_tasks
@@ -196,9 +203,7 @@ def smoothed(preds: dict[str, np.ndarray], frames: Any, tasks: Sequence[str], fi
 @click.option("--ensemble", "ensembles", multiple=True, metavar="RUN,RUN,...",
               help="Evaluate these runs (trained on the same tasks) as one model (paper 001 sec. 3.3); repeatable, "
                    "one ensemble per task set. It is scored on the validation data of its first run.")
-@click.option("--combine", "rule", type=click.Choice(["vote", "mean"]), default="vote", show_default=True,
-              help="How an ensemble combines AU and EXPR: majority vote of the members' decisions (ties: the "
-                   "higher mean probability) or mean probabilities. V/A: always the mean.")
+@combine_option
 @click.option("--sigma", "sigma_values", multiple=True, metavar="TASK=SIGMA",
               help="Smooth TASK's per-frame outputs (au, expr, v, a, va) with a Gaussian of SIGMA frames within "
                    "each video before scoring (paper 001 sec. 3.4); repeatable. 0: none.")

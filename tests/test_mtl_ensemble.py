@@ -1,9 +1,11 @@
 """Ensembles of MTL runs (paper 001 sec. 3.3): the combining rules on hand-made member predictions,
-and ``mtl evaluate --ensemble`` on tiny runs."""
+and ``mtl evaluate --ensemble`` / ``mtl predict --ensemble`` on tiny runs."""
 
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import PurePath
 
 import numpy as np
 import pytest
@@ -135,3 +137,72 @@ def test_evaluate_tunes_a_sigma_per_task_and_writes_it_beside_the_metrics(runs, 
     for key in ("f1_expr", "ccc_v", "ccc_a"):  # the grid holds 0 (unsmoothed), so tuning cannot lose
         assert tuned[key] >= raw[key] - 1e-9, key
     assert not (tmp_path / "raw" / "smoothing.json").exists()
+
+
+def submission(path) -> dict[str, list[str]]:
+    """``{image: [valence, arousal, expression, AU...]}`` of a file ``mtl predict`` wrote."""
+    with open(path) as f:
+        return {row[0]: row[1:] for row in list(csv.reader(f))[1:]}
+
+
+def member_outputs(run) -> dict[str, dict[str, np.ndarray]]:
+    """``{image: {task: output}}`` of one run on its validation frames, undecided (probabilities)."""
+    from mtl.evaluate import predict_run, validation_records
+    from mtl.runs import read_meta
+    from mtl.sequences import video_of
+
+    preds, frames, _ = predict_run(run, validation_records(read_meta(run)[1], None, "aff-wild2-mtl", "validation"))
+    return {f"{video_of(r)}/{PurePath(r.image).name}": {t: p[i] for t, p in preds.items()}
+            for i, r in enumerate(frames.records)}
+
+
+def test_predict_writes_the_vote_and_the_mean_of_an_ensemble(runs, tmp_path):
+    """Two members: V/A are their mean; a vote where they agree is their answer, and where they
+    split it goes the way of the mean probability; --combine mean decides on the mean probability."""
+    a, b = runs / "a", runs / "b"
+    for name, args in {"a": [str(a)], "b": [str(b)], "vote": ["--ensemble", f"{a},{b}"],
+                       "mean": ["--ensemble", f"{a},{b}", "--combine", "mean"]}.items():
+        result = mtl("predict", *args, "--out", str(tmp_path / f"{name}.csv"))
+        assert result.exit_code == 0, result.output
+    assert f"au, expr, v, a from ensemble[vote] of {a}, {b}" in CliRunner().invoke(
+        main, ["predict", "--ensemble", f"{a},{b}", "--out", str(tmp_path / "again.csv")]).output
+    rows = {name: submission(tmp_path / f"{name}.csv") for name in ("a", "b", "vote", "mean")}
+    probs_a, probs_b = member_outputs(a), member_outputs(b)
+    assert set(rows["vote"]) == set(rows["a"]) == set(probs_a)
+    au_splits = 0
+    for image, ra in rows["a"].items():
+        rb, vote, mean = rows["b"][image], rows["vote"][image], rows["mean"][image]
+        pa, pb = probs_a[image], probs_b[image]
+        for column in (0, 1):  # valence, arousal: the mean (each file rounds to 4 decimals)
+            expected = (float(ra[column]) + float(rb[column])) / 2
+            assert float(vote[column]) == float(mean[column]) == pytest.approx(expected, abs=1.01e-4)
+        ea, eb = int(ra[2]), int(rb[2])
+        both = pa["expr"] + pb["expr"]
+        assert int(vote[2]) == (ea if ea == eb or both[ea] > both[eb] or (both[ea] == both[eb] and ea < eb) else eb)
+        assert int(mean[2]) == int(np.argmax(both))
+        for j in range(12):
+            yes = int(ra[3 + j]) + int(rb[3 + j])
+            au_mean = (pa["au"][j] + pb["au"][j]) / 2
+            assert int(vote[3 + j]) == (yes == 2 or (yes == 1 and au_mean >= 0.5)), (image, j)
+            assert int(mean[3 + j]) == (au_mean >= 0.5), (image, j)
+            au_splits += yes == 1
+    assert au_splits > 0  # the members disagree somewhere, so the tie rule was exercised
+
+
+def test_predict_takes_the_tasks_of_an_ensemble_and_the_rest_from_runs(runs, tmp_path):
+    a, b, v = runs / "a", runs / "b", runs / "v"
+    out = tmp_path / "mixed.csv"
+    result = mtl("predict", str(a), "--ensemble", f"{v},{v}", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert f"v from ensemble[vote] of {v}, {v}" in result.output and f"a, expr, au from {a / 'best'}" in result.output
+    rows, own = submission(out), member_outputs(v)  # an ensemble of a run with itself is that run
+    for image, row in rows.items():
+        assert float(row[0]) == pytest.approx(float(own[image]["v"]), abs=5.1e-5)
+    result = CliRunner().invoke(main, ["predict", "--ensemble", f"{a},{b}", "--ensemble", f"{v},{v}",
+                                       "--out", str(out)])
+    assert result.exit_code == 2 and "both predict v: give each task one ensemble" in result.output
+    result = CliRunner().invoke(main, ["predict", "--ensemble", f"{a},{b}", "--au-thresholds", "tune",
+                                       "--out", str(out)])
+    assert result.exit_code == 2 and "no tuned thresholds" in result.output
+    result = CliRunner().invoke(main, ["predict", "--ensemble", f"{v},{v}", "--out", str(out)])
+    assert result.exit_code == 2 and "given predicts a, expr, au" in result.output
