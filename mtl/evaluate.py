@@ -209,7 +209,8 @@ def smoothed(preds: dict[str, np.ndarray], frames: Any, tasks: Sequence[str], fi
                    "each video before scoring (paper 001 sec. 3.4); repeatable. 0: none.")
 @click.option("--tune-sigma", is_flag=True,
               help="Choose the sigma of every task not set by --sigma from --sigma-grid, by its score on the "
-                   "evaluated frames (optimistic, like tuned AU thresholds); written to smoothing.json.")
+                   "evaluated frames (optimistic, like tuned AU thresholds). The sigmas used go to smoothing.json, "
+                   "for mtl predict --smoothing.")
 @click.option("--sigma-grid", default="0,1,2,4,8,16", show_default=True, help="Sigmas --tune-sigma tries (frames).")
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
               help="s-Aff-Wild2 root to evaluate on (default: each run's validation data).")
@@ -225,6 +226,7 @@ def evaluate(runs: tuple[str, ...], ensembles: tuple[str, ...], rule: str, sigma
     RUN and each --ensemble, and for the combination of the best of them for each part."""
     from mtl.runs import read_meta
     from mtl.scores import score_frames
+    from mtl.smoothing_file import group_label, write_smoothing
 
     if not runs and not ensembles:
         raise click.UsageError("give one or more RUN folders or --ensemble RUN,RUN")
@@ -234,12 +236,11 @@ def evaluate(runs: tuple[str, ...], ensembles: tuple[str, ...], rule: str, sigma
     sigmas_used: dict[str, dict[str, float]] = {}
     for members in groups:
         records = validation_records(read_meta(members[0])[1], data, reader, split)
+        label = group_label(members, rule)
         if len(members) == 1:
-            label = members[0]
             preds, frames, meta = predict_run(label, records, batch_frames=batch_frames)
             tasks = meta["architecture"]["tasks"]
         else:
-            label = f"ensemble[{rule}]:{','.join(members)}"
             preds, frames, tasks = predict_ensemble(members, records, rule, batch_frames)
         if fixed_sigmas or grid is not None:
             preds, sigmas_used[label] = smoothed(preds, frames, tasks, fixed_sigmas, grid)
@@ -255,6 +256,5 @@ def evaluate(runs: tuple[str, ...], ensembles: tuple[str, ...], rule: str, sigma
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "metrics.json").write_text(json.dumps(result, indent=1))
     click.echo(f"-> {folder / 'metrics.json'}")
-    if sigmas_used:  # the sigmas per run and task, to apply the tuned ones to test predictions
-        (folder / "smoothing.json").write_text(json.dumps(sigmas_used, indent=1))
-        click.echo(f"-> {folder / 'smoothing.json'}")
+    if sigmas_used:  # the sigmas per run and task, for mtl predict --smoothing
+        click.echo(f"-> {write_smoothing(folder, sigmas_used)}")

@@ -103,6 +103,25 @@ def plan_sources(runs: Sequence[str | Path], ensembles: Sequence[Sequence[str]],
     return sources
 
 
+def source_sigmas(sources: Sequence[Source], explicit: dict[str, float],
+                  smoothing: str | Path | None) -> dict[Source, dict[str, float]]:
+    """The smoothing sigma of each source's tasks: ``explicit`` (``--sigma``), else the source's entry
+    of the ``smoothing`` file, else 0 (none) when no file is given.
+
+    Raises:
+        click.UsageError: a malformed file, or a source with a task set by neither.
+    """
+    from mtl.smoothing_file import read_smoothing, sigmas_for
+
+    if smoothing is None:
+        return {s: {t: explicit.get(t, 0.0) for t in s.tasks} for s in sources}
+    try:
+        entries = read_smoothing(smoothing)
+        return {s: sigmas_for(entries, smoothing, s.members, s.rule, s.tasks, explicit) for s in sources}
+    except ValueError as err:
+        raise click.UsageError(f"--smoothing {err}") from None
+
+
 def source_predictions(source: Source, records: Sequence[FaceRecord], batch_frames: int
                        ) -> tuple[dict[str, np.ndarray], Any, np.ndarray | None]:
     """``(preds, split frames, tuned AU thresholds or None)`` of ``source`` on ``records``."""
@@ -167,16 +186,22 @@ def read_image_list(path: Path, root: Path) -> list[FaceRecord]:
 @click.option("--sigma", "sigma_values", multiple=True, metavar="TASK=SIGMA",
               help="Gaussian smoothing of a task's per-frame outputs along each video (paper 001 sec. 3.4), "
                    "before thresholds and argmax: au, expr, v, a or va; repeatable; sigma in frames, 0 = none. "
-                   "Take the sigmas `mtl evaluate --tune-sigma` wrote to smoothing.json.")
+                   "Overrides --smoothing for that task.")
+@click.option("--smoothing", "smoothing_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The smoothing.json `mtl evaluate --tune-sigma` wrote: each run or ensemble's outputs are smoothed "
+                   "with the sigmas evaluate used for it (the same runs, paths as given to evaluate, from the "
+                   "same folder). --sigma overrides a task.")
 @click.option("--batch-frames", default=256, show_default=True, help="Frames per forward pass.")
 def predict(runs: tuple[str, ...], ensembles: tuple[str, ...], rule: str, out: str, data: str | None, split: str,
-            image_list: str | None, au_thresholds: str, sigma_values: tuple[str, ...], batch_frames: int) -> None:
+            image_list: str | None, au_thresholds: str, sigma_values: tuple[str, ...], smoothing_path: str | None,
+            batch_frames: int) -> None:
     """Write the MTL submission (image,valence,arousal,expression,aus) from the --ensemble runs and
     the best of RUNS per task.
 
     \b
     Examples:
       mtl predict runs/mtl/* --out submission.csv --sigma au=2 --sigma va=8
+      mtl predict runs/mtl/* --out submission.csv --smoothing runs/mtl/au/eval/smoothing.json
       mtl predict --ensemble runs/folds/full,runs/folds/fold0,runs/folds/fold1 --out submission.csv
     """
     from mtl.evaluate import ensemble_members, parse_sigmas, smoothed, validation_records
@@ -184,8 +209,8 @@ def predict(runs: tuple[str, ...], ensembles: tuple[str, ...], rule: str, out: s
 
     if not runs and not ensembles:
         raise click.UsageError("give one or more RUN folders or --ensemble RUN,RUN")
-    sigmas = parse_sigmas(sigma_values)
     sources = plan_sources(runs, [ensemble_members(e) for e in ensembles], rule, au_thresholds)
+    sigmas = source_sigmas(sources, parse_sigmas(sigma_values), smoothing_path)  # before the slow part
     if image_list is not None:
         if data is None:
             raise click.UsageError("--images needs --data (the root holding cropped_aligned/)")
@@ -199,8 +224,8 @@ def predict(runs: tuple[str, ...], ensembles: tuple[str, ...], rule: str, out: s
     for source in sources:
         tasks = list(source.tasks)
         preds, frames, tuned = source_predictions(source, records, batch_frames)
-        if any(sigmas.get(t) for t in tasks):
-            preds, _ = smoothed(preds, frames, tasks, sigmas, None)
+        if any(sigmas[source].values()):
+            preds, _ = smoothed(preds, frames, tasks, sigmas[source], None)
         order = np.array([position[r.key] for r in frames.records])
         for task in tasks:
             value = np.empty_like(preds[task])
@@ -214,6 +239,7 @@ def predict(runs: tuple[str, ...], ensembles: tuple[str, ...], rule: str, out: s
             values["au"] = (values["au"] >= threshold).astype(int)
         if "expr" in tasks:
             values["expr"] = values["expr"].argmax(1)  # a vote's one-hot, or probabilities
-        click.echo(f"{', '.join(tasks)} from {source}")
+        used = ", ".join(f"{t}={sigma:g}" for t, sigma in sigmas[source].items() if sigma)
+        click.echo(f"{', '.join(tasks)} from {source}" + (f" (smoothing sigma {used})" if used else ""))
     write_submission(Path(out), submission_rows(records, values))
     click.echo(f"{len(records)} frames -> {out}")

@@ -206,3 +206,51 @@ def test_predict_takes_the_tasks_of_an_ensemble_and_the_rest_from_runs(runs, tmp
     assert result.exit_code == 2 and "no tuned thresholds" in result.output
     result = CliRunner().invoke(main, ["predict", "--ensemble", f"{v},{v}", "--out", str(out)])
     assert result.exit_code == 2 and "given predicts a, expr, au" in result.output
+
+
+def test_predict_smooths_with_the_sigmas_evaluate_wrote_and_sigma_overrides_a_task(runs, tmp_path, monkeypatch):
+    a, b = runs / "a", runs / "b"
+    monkeypatch.chdir(runs)  # evaluate given the relative path "a", predict the absolute a/best
+    result = mtl("evaluate", "a", "--sigma", "au=0", "--tune-sigma", "--sigma-grid", "3",
+                 "--out", str(tmp_path / "one"))
+    assert result.exit_code == 0, result.output
+    written = tmp_path / "one" / "smoothing.json"
+    assert json.loads(written.read_text()) == {"a": {"au": 0.0, "expr": 3.0, "v": 3.0, "a": 3.0}}
+    result = mtl("evaluate", "--ensemble", f"{a},{b}", "--sigma", "va=2", "--out", str(tmp_path / "pair"))
+    assert result.exit_code == 0, result.output
+
+    def predicted(name: str, *args: str) -> dict[str, list[str]]:
+        result = mtl("predict", *args, "--out", str(tmp_path / f"{name}.csv"))
+        assert result.exit_code == 0, result.output
+        return submission(tmp_path / f"{name}.csv")
+
+    by_file = predicted("file", str(a), "--smoothing", str(written))
+    assert by_file == predicted("sigmas", str(a), "--sigma", "expr=3", "--sigma", "va=3")
+    assert by_file != predicted("raw", str(a))  # it did smooth
+    overridden = predicted("override", str(a), "--smoothing", str(written), "--sigma", "v=0")
+    raw = submission(tmp_path / "raw.csv")
+    assert all(overridden[i][0] == raw[i][0] and overridden[i][1:] == by_file[i][1:] for i in raw)
+    # an ensemble's entry, its members in another order
+    assert (predicted("pair-file", "--ensemble", f"{b},{a}", "--smoothing", str(tmp_path / "pair" / "smoothing.json"))
+            == predicted("pair-sigma", "--ensemble", f"{a},{b}", "--sigma", "va=2"))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "it is not JSON"),
+    ("[]", "it holds list"),
+    ('{"RUN": {"happy": 2}}', "names the task 'happy': tasks are au, expr, v, a"),
+    ('{"RUN": {"au": -1}}', "gives au the sigma -1"),
+    ('{"RUN": {"au": true}}', "gives au the sigma True"),
+    ('{"RUN": 2}', "is 2, not sigmas by task"),
+    ('{"ensemble[median]:RUN,RUN": {"au": 1}}', "names the rule 'median'"),
+    ('{"elsewhere": {"au": 1}}', "has no entry for it (it has"),
+    ('{"RUN": {"au": 1}}', "its entry has no sigma for v, a, expr"),
+])
+def test_a_bad_smoothing_file_is_a_usage_error_naming_the_file_and_the_fault(runs, tmp_path, text, message):
+    path = tmp_path / "smoothing.json"
+    path.write_text(text.replace("RUN", str(runs / "a")))
+    result = CliRunner().invoke(main, ["predict", str(runs / "a"), "--smoothing", str(path), "--out",
+                                       str(tmp_path / "s.csv")])
+    assert result.exit_code == 2, result.output
+    assert f"--smoothing {path}" in result.output and message in " ".join(result.output.split())
+    assert not (tmp_path / "s.csv").exists()
