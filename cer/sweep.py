@@ -72,11 +72,13 @@ def read_top_level(path: Path) -> dict:
         raise click.UsageError(str(err)) from None
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean (nan: no values) and sample standard deviation (0 below two values)."""
     return (statistics.mean(values) if values else math.nan, statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def _shown(mean: float, std: float, runs: int) -> str:
+def shown_mean(mean: float, std: float, runs: int) -> str:
+    """A table cell: ``mean ± std``, the mean alone from one run, ``-`` from none."""
     if math.isnan(mean):  # no run has the metric
         return "-"
     # No spread from fewer than two runs: "± 0" would claim one.
@@ -97,9 +99,9 @@ def write_tables(kind: SweepKind, out: Path, configs: list[Path], seeds: int, ov
         shown = []
         for key, _ in kind.metrics:
             values = [float(m[key]) for m in finals if m.get(key) is not None]
-            mean, std = _mean_std(values)
+            mean, std = mean_std(values)
             row.update({f"{key}_mean": mean, f"{key}_std": std, f"{key}_runs": len(values)})
-            shown.append(_shown(mean, std, len(values)))
+            shown.append(shown_mean(mean, std, len(values)))
         row["per_seed"] = " ".join(f"{m[first]:.4f}" if first in m else "-" for m in finals)
         rows.append(row)
         cells.append(shown)
@@ -131,13 +133,14 @@ def _show_settings(settings: dict) -> str:
     return " ".join(parts) or "no --overlay and no --set"
 
 
-def claim_out(out: Path, settings: dict) -> None:
-    """Record ``settings`` in ``OUT/ablation.json``, or refuse if OUT's runs were made with others.
+def claim_out(out: Path, settings: dict, record_name: str = SETTINGS) -> None:
+    """Record ``settings`` in ``OUT/ablation.json`` (or ``record_name``), or refuse if OUT's runs were
+    made with others.
 
     Overlays are compared by content in merge order (a moved copy of the same file is the same
     setting; an edited file is not), overrides as written.
     """
-    record = out / SETTINGS
+    record = out / record_name
     if record.is_file():
         before = json.loads(record.read_text())
         same = ([o["sha256"] for o in before.get("overlays", [])] == [o["sha256"] for o in settings["overlays"]]
@@ -149,6 +152,22 @@ def claim_out(out: Path, settings: dict) -> None:
                 f"or repeat the --overlay and --set options recorded in {record}")
         return
     record.write_text(json.dumps(settings, indent=1) + "\n")
+
+
+def train_run(kind: SweepKind, config: Path, overlays: Sequence[Path], run_dir: Path, overrides: Sequence[str],
+              title: str) -> bool | None:
+    """Train one run in its own process (``python -m kind.module CONFIG OVERLAY... --output RUN_DIR
+    --resume auto --set ...``) unless it finished (its final metrics hold the kind's first metric);
+    an unfinished one resumes. Returns None when skipped, else whether it succeeded."""
+    if (final_metrics(run_dir) or {}).get(kind.metrics[0][0]) is not None:
+        click.echo(f"{title}: done, skipped")
+        return None
+    click.echo(f"{title} -> {run_dir}")
+    cmd = [sys.executable, "-m", kind.module, str(config), *map(str, overlays), "--output", str(run_dir),
+           "--resume", "auto"]
+    for o in overrides:
+        cmd += ["--set", o]
+    return subprocess.run(cmd).returncode == 0
 
 
 def sweep(kind: SweepKind, configs: Sequence[Path], seeds: int, out: Path, overlays: Sequence[Path] = (),
@@ -165,20 +184,14 @@ def sweep(kind: SweepKind, configs: Sequence[Path], seeds: int, out: Path, overl
         raise click.UsageError(str(err)) from None
     out.mkdir(parents=True, exist_ok=True)
     claim_out(out, run_settings(overlays, overrides))
-    first = kind.metrics[0][0]
     failed = []
     jobs = [(c, s) for s in range(seeds) for c in configs]
     for i, (config, seed) in enumerate(jobs, 1):
-        run_dir = run_folder(out, config, seed)
-        if (final_metrics(run_dir) or {}).get(first) is not None:
-            click.echo(f"[{i}/{len(jobs)}] {config.stem} seed {seed}: done, skipped")
+        trained = train_run(kind, config, overlays, run_folder(out, config, seed), [f"train.seed={seed}", *overrides],
+                            f"[{i}/{len(jobs)}] {config.stem} seed {seed}")
+        if trained is None:
             continue
-        click.echo(f"[{i}/{len(jobs)}] {config.stem} seed {seed} -> {run_dir}")
-        cmd = [sys.executable, "-m", kind.module, str(config), *map(str, overlays), "--output", str(run_dir),
-               "--resume", "auto", "--set", f"train.seed={seed}"]
-        for o in overrides:
-            cmd += ["--set", o]
-        if subprocess.run(cmd).returncode != 0:
+        if not trained:
             failed.append(f"{config.stem} seed {seed}")
         write_tables(kind, out, list(configs), seeds, overlays, overrides)
     click.echo(write_tables(kind, out, list(configs), seeds, overlays, overrides))

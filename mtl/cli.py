@@ -2,7 +2,8 @@
 
 from cer.lazy_group import lazy_cli
 
-main = lazy_cli("mtl", {name: f"mtl.{name}:{name}" for name in ("train", "extract", "evaluate", "predict", "ablate")},
+COMMANDS = ("train", "extract", "evaluate", "predict", "ablate", "folds")
+main = lazy_cli("mtl", {name: f"mtl.{name}:{name}" for name in COMMANDS},
                 help="Multi-task affect analysis: AU detection, expression, valence/arousal (ABAW MTL).")
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,42 @@ def smoothed(preds: dict[str, np.ndarray], frames: Any, tasks: Sequence[str], fi
     return smooth_predictions(preds, sigmas, bounds, numbers), sigmas
 
 
+@dataclass(frozen=True)
+class GroupScores:
+    """A run or ensemble scored: its label (:func:`mtl.smoothing_file.group_label`), tasks, frame
+    count, scalar scores (:func:`mtl.scores.score_frames`) and smoothing sigmas (None: unsmoothed)."""
+
+    label: str
+    tasks: list[str]
+    frames: int
+    scores: dict[str, float]
+    sigmas: dict[str, float] | None = None
+
+
+def score_group(members: Sequence[str | Path], data: str | None = None, reader: str = "aff-wild2-mtl",
+                split: str = "validation", rule: str = "vote", batch_frames: int = 256,
+                fixed_sigmas: dict[str, float] | None = None, grid: Sequence[float] | None = None) -> GroupScores:
+    """One run (``members`` of one) or ensemble scored on ``data``'s ``split``, else on the validation
+    frames of its first run, smoothed by ``fixed_sigmas`` and those tuned over ``grid`` if given."""
+    from mtl.runs import read_meta
+    from mtl.scores import score_frames
+    from mtl.smoothing_file import group_label
+
+    records = validation_records(read_meta(members[0])[1], data, reader, split)
+    label = group_label(members, rule)
+    if len(members) == 1:
+        preds, frames, meta = predict_run(members[0], records, batch_frames=batch_frames)
+        tasks = list(meta["architecture"]["tasks"])
+    else:
+        preds, frames, tasks = predict_ensemble(members, records, rule, batch_frames)
+    sigmas = None
+    if fixed_sigmas or grid is not None:
+        preds, sigmas = smoothed(preds, frames, tasks, fixed_sigmas or {}, grid)
+    scores = score_frames(tasks, preds, frames.labels, 0.5)
+    scalars = {k: v for k, v in scores.items() if isinstance(v, (int, float))}  # not the per-class arrays
+    return GroupScores(label, list(tasks), len(frames), scalars, sigmas)
+
+
 @click.command("evaluate", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("runs", nargs=-1, type=click.Path(exists=True, file_okay=False))
 @click.option("--ensemble", "ensembles", multiple=True, metavar="RUN,RUN,...",
@@ -224,9 +261,7 @@ def evaluate(runs: tuple[str, ...], ensembles: tuple[str, ...], rule: str, sigma
              out: str | None) -> None:
     """P_MTL and its parts (AU at 0.5 and with per-AU thresholds tuned on the same frames) for each
     RUN and each --ensemble, and for the combination of the best of them for each part."""
-    from mtl.runs import read_meta
-    from mtl.scores import score_frames
-    from mtl.smoothing_file import group_label, write_smoothing
+    from mtl.smoothing_file import write_smoothing
 
     if not runs and not ensembles:
         raise click.UsageError("give one or more RUN folders or --ensemble RUN,RUN")
@@ -235,19 +270,12 @@ def evaluate(runs: tuple[str, ...], ensembles: tuple[str, ...], rule: str, sigma
     per_run: dict[str, dict[str, Any]] = {}
     sigmas_used: dict[str, dict[str, float]] = {}
     for members in groups:
-        records = validation_records(read_meta(members[0])[1], data, reader, split)
-        label = group_label(members, rule)
-        if len(members) == 1:
-            preds, frames, meta = predict_run(label, records, batch_frames=batch_frames)
-            tasks = meta["architecture"]["tasks"]
-        else:
-            preds, frames, tasks = predict_ensemble(members, records, rule, batch_frames)
-        if fixed_sigmas or grid is not None:
-            preds, sigmas_used[label] = smoothed(preds, frames, tasks, fixed_sigmas, grid)
-            click.echo(f"{label}: smoothing sigma " + ", ".join(f"{t}={s:g}" for t, s in sigmas_used[label].items()))
-        scores = score_frames(tasks, preds, frames.labels, 0.5)
-        per_run[label] = {k: v for k, v in scores.items() if isinstance(v, (int, float))}
-        click.echo(_line(f"{label} ({','.join(tasks)}; {len(frames)} frames)", per_run[label]))
+        scored = score_group(members, data, reader, split, rule, batch_frames, fixed_sigmas, grid)
+        if scored.sigmas is not None:
+            sigmas_used[scored.label] = scored.sigmas
+            click.echo(f"{scored.label}: smoothing sigma " + ", ".join(f"{t}={s:g}" for t, s in scored.sigmas.items()))
+        per_run[scored.label] = scored.scores
+        click.echo(_line(f"{scored.label} ({','.join(scored.tasks)}; {scored.frames} frames)", scored.scores))
     result: dict[str, Any] = {"runs": per_run}
     if len(per_run) > 1:
         result["combined"] = combine(per_run)

@@ -169,7 +169,7 @@ def read_image_list(path: Path, root: Path) -> list[FaceRecord]:
 @click.argument("runs", nargs=-1, type=click.Path(exists=True, file_okay=False))
 @click.option("--ensemble", "ensembles", multiple=True, metavar="RUN,RUN,...",
               help="Predict the tasks these runs train (all the same tasks) as one model (paper 001 sec. 3.3), "
-                   "e.g. the fold models of a cross-validation and the full model; repeatable, one ensemble per task "
+                   "e.g. the fold models and the full model of `mtl folds`; repeatable, one ensemble per task "
                    "set. A task an ensemble predicts is not taken from RUNS.")
 @combine_option
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The submission file to write.")
