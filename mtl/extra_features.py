@@ -22,6 +22,7 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
+from cer.data.fields import is_number
 from cer.data.record import FaceRecord
 from mtl.sequences import frame_number, video_of
 
@@ -54,14 +55,6 @@ def _number(text: str, where: str) -> float:
     return value
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
     """The ``(line number, fields)`` of a CSV file's data rows: trailing empty lines and a header line
     (a first line none of whose fields is a number) left out."""
@@ -69,7 +62,7 @@ def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
         lines = list(enumerate(csv.reader(f), start=1))  # csv.reader yields [] for an empty line
     while lines and not any(field.strip() for field in lines[-1][1]):
         lines.pop()
-    if lines and not any(_is_number(field) for field in lines[0][1]):
+    if lines and not any(is_number(field) for field in lines[0][1]):
         lines = lines[1:]
     return lines
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cer.data.errors import DataFormatError
+from cer.data.fields import is_number
 from cer.data.image_check import OnMissing, drop_missing_images
 from cer.data.record import FaceRecord
 from cer.taxonomy import AFFWILD2_AUS, LABEL_SPACES
@@ -141,14 +142,6 @@ def _unit(value: Any, what: str, file: Path, line: int) -> float | None:
     return number
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _expression(row: dict[str, Any], file: Path, line: int) -> tuple[str | None, int | None]:
     space, value = _text(row, "space"), row.get("expression")
     if space is not None and space not in LABEL_SPACES:
@@ -159,7 +152,7 @@ def _expression(row: dict[str, Any], file: Path, line: int) -> tuple[str | None,
         raise DataFormatError(file, line, f"expression {value!r} needs a 'space' column naming its label space")
     classes = LABEL_SPACES[space]
     text = str(value).strip()
-    if isinstance(value, str) and not _is_number(text):
+    if isinstance(value, str) and not is_number(text):
         try:
             return space, classes.index(text)
         except KeyError as err:
