@@ -3,8 +3,11 @@
 ``model.checkpoint`` naming an MTL run folder (or its ``best/``) loads the whole model, not just the
 backbone: backbone, fusion, temporal module and the heads of the tasks both runs train. What the
 old run lacks starts fresh and is logged as new (the head of a task added in this stage, a fusion
-or temporal module it did not have); what only the old run has is logged as unused. Anything
-else, a backbone key missing or any key of another shape, means the runs' architectures differ:
+or temporal module it did not have); what only the old run has is logged as unused. A ViT trained
+at another ``model.img_size`` has its position embeddings resampled to this run's patch grid, as a
+backbone checkpoint has (:func:`~cer.models.checkpoint.interpolate_pos_embed`; reported as
+interpolated). Anything else, a backbone key missing or any key of another shape, means the runs'
+architectures differ:
 :class:`~cer.models.checkpoint.CheckpointMismatchError` names the keys and nothing is loaded,
 unless ``allow_mismatch``, which loads what fits and warns.
 """
@@ -16,13 +19,14 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from cer.models.checkpoint import CheckpointMismatchError, LoadReport
+from cer.models.checkpoint import CheckpointMismatchError, LoadReport, interpolate_pos_embed
 from cer.models.trained import WEIGHTS
 from mtl.model import MTLModel
 from mtl.runs import read_meta
 
 log = logging.getLogger("mtl.staged")
 SHOWN = 8  # keys named per problem; the report groups the rest
+POS_EMBED = "backbone.pos_embed"  # a ViT backbone's position embeddings: one per patch of model.img_size
 
 
 def is_run_checkpoint(path: str | Path) -> bool:
@@ -41,9 +45,12 @@ def load_mtl_run(model: MTLModel, run: str | Path, *, allow_mismatch: bool = Fal
     state, want = load_file(str(folder / WEIGHTS)), model.state_dict()
     report = LoadReport()
     for key in sorted(set(state) & set(want)):
-        if state[key].shape != want[key].shape:
-            report.dropped_shape_mismatch.append(key)
-            report.details[key] = f"checkpoint {list(state[key].shape)}, model {list(want[key].shape)}"
+        if state[key].shape == want[key].shape:
+            continue
+        if key == POS_EMBED and interpolate_pos_embed(state, key, model.backbone, report):
+            continue  # the old run's image size: the same embeddings on this run's grid
+        report.dropped_shape_mismatch.append(key)
+        report.details[key] = f"checkpoint {list(state[key].shape)}, model {list(want[key].shape)}"
     report.missing = sorted(set(want) - set(state))
     report.unexpected = sorted(set(state) - set(want))
 
@@ -72,5 +79,6 @@ def load_mtl_run(model: MTLModel, run: str | Path, *, allow_mismatch: bool = Fal
     fresh = sorted({module(k) for k in new})
     log.info(f"staged from {folder}: loaded {len(fits)} of {len(want)} tensors; "
              f"new (freshly initialised): {', '.join(fresh) or 'none'}; "
-             f"unused from the checkpoint: {', '.join(sorted({module(k) for k in unused})) or 'none'}")
+             f"unused from the checkpoint: {', '.join(sorted({module(k) for k in unused})) or 'none'}"
+             + "".join(f"; resampled to this image size: {k} {report.details[k]}" for k in report.interpolated))
     return report

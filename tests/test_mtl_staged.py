@@ -1,5 +1,6 @@
-"""Staged training (004 sec. 4.3): a run continues from every weight of a finished MTL run; a frozen
-backbone stays exactly as loaded; any timm CNN can be the backbone."""
+"""Staged training (004 sec. 4.3): a run continues from every weight of a finished MTL run (a ViT's
+position embeddings resampled when the run had another image size); a frozen backbone stays exactly
+as loaded; any timm CNN can be the backbone."""
 
 from __future__ import annotations
 
@@ -13,15 +14,16 @@ from cer.config import load_config
 from cer.models.checkpoint import CheckpointMismatchError
 from mtl.affect_tasks import AFFECT_TASKS
 from mtl.config import MTLConfig
-from mtl.model import MTLArchitecture, build_model
+from mtl.model import MTLArchitecture, MTLModel, build_model
 from mtl.runs import load_mtl
 from mtl.staged import load_mtl_run
 
 CNN = "resnet10t"  # the smallest timm ResNet
 
 
-def arch(name: str, tasks: list[str]) -> MTLArchitecture:
-    return MTLArchitecture(backbone=name, img_size=32, tasks=tasks, head_sizes=[AFFECT_TASKS[t].outputs for t in tasks])
+def arch(name: str, tasks: list[str], img_size: int = 32) -> MTLArchitecture:
+    return MTLArchitecture(backbone=name, img_size=img_size, tasks=tasks,
+                           head_sizes=[AFFECT_TASKS[t].outputs for t in tasks])
 
 
 def part(model: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:
@@ -67,6 +69,44 @@ def test_a_checkpoint_of_another_backbone_names_the_keys(au_run):
     message = str(err.value)
     assert "missing from the checkpoint: backbone." in message and "not in this model: backbone." in message
     assert f"vit_face_tiny at 32 px, this model's {CNN}" in message
+
+
+def test_a_run_of_another_image_size_loads_with_its_position_embeddings_resampled(au_run, caplog):
+    from timm.layers import resample_abs_pos_embed
+
+    model = build_model(arch("vit_face_tiny", ["au"], img_size=48))  # stem stride 16: 2x2 patches -> 3x3
+    with caplog.at_level(logging.INFO, logger="mtl.staged"):
+        report = load_mtl_run(model, au_run)
+    assert report.interpolated == ["backbone.pos_embed"]
+    assert report.missing == report.unexpected == report.dropped_shape_mismatch == []
+    assert report.details["backbone.pos_embed"] == "[1, 5, 192] -> [1, 10, 192]"  # class token + 4 -> + 9
+    assert "resampled to this image size: backbone.pos_embed [1, 5, 192] -> [1, 10, 192]" in caplog.text
+    old, new = load_mtl(au_run)[0].state_dict(), model.state_dict()
+    assert all(torch.equal(new[k], old[k]) for k in old if k != "backbone.pos_embed")
+    pos_old, pos_new = old["backbone.pos_embed"], new["backbone.pos_embed"]
+    assert torch.equal(pos_new[:, :1], pos_old[:, :1])  # the class token's embedding is not on the grid
+    expected = resample_abs_pos_embed(pos_old, new_size=[3, 3], old_size=[2, 2], num_prefix_tokens=1,
+                                      interpolation="bicubic", antialias=False)
+    torch.testing.assert_close(pos_new, expected, rtol=0, atol=0)
+    assert not torch.equal(pos_new[:, 1:5], pos_old[:, 1:])  # resampled, not copied into the first patches
+    assert model.eval()(torch.rand(1, 2, 3, 48, 48))["au"].shape == (1, 2, 12)
+
+
+def test_a_run_of_another_width_is_still_refused_naming_the_keys(au_run):
+    import timm
+
+    narrow = timm.create_model("vit_face_tiny", img_size=48, embed_dim=96, num_classes=0, global_pool="avg")
+    model = MTLModel(arch("vit_face_tiny", ["au"], img_size=48), narrow)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(CheckpointMismatchError) as err:
+        load_mtl_run(model, au_run)
+    report, message = err.value.report, str(err.value)
+    # resampling fixes the grid, not the width: still a mismatch, named with both shapes
+    assert report.interpolated == [] and "backbone.pos_embed" in report.dropped_shape_mismatch
+    assert "backbone.pos_embed: checkpoint [1, 5, 192], model [1, 10, 96]" in message
+    assert "keys of another shape: backbone." in message
+    assert "vit_face_tiny at 32 px, this model's vit_face_tiny at 48 px" in message
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # nothing loaded
 
 
 def test_frozen_backbone_stays_as_loaded_while_the_heads_train(aff, au_run, tmp_path):

@@ -10,7 +10,8 @@ objects. What is written is safetensors.
    reduced to its encoder keys.
 2. MAE-only keys (``decoder_*``, ``mask_token``) are set aside: expected, reported as unexpected.
 3. ``pos_embed`` is resampled (bicubic over the patch grid, prefix tokens kept) when the
-   checkpoint was trained at another image size.
+   checkpoint was trained at another image size (:func:`interpolate_pos_embed`; staged MTL loading,
+   ``mtl.staged``, does the same for a whole run's backbone).
 4. ``head.*`` whose shape differs (another label space) is dropped; any other shape mismatch is
    dropped too, but then counts as missing and fails the check.
 5. The key sets are compared before anything is loaded. Missing keys other than ``head.*`` /
@@ -204,15 +205,8 @@ def load_backbone_weights(model: nn.Module, path: str | os.PathLike, *, allow_mi
 
     for key in sorted(set(state) & set(model_state)):
         have, want = tuple(state[key].shape), tuple(model_state[key].shape)
-        if have == want:
+        if have == want or (key == "pos_embed" and interpolate_pos_embed(state, key, model, report)):
             continue
-        if key == "pos_embed":
-            resampled = _resample_pos_embed(state[key], model)
-            if resampled is not None and tuple(resampled.shape) == want:
-                state[key] = resampled
-                report.interpolated.append(key)
-                report.details[key] = f"{list(have)} -> {list(want)}"
-                continue
         del state[key]
         report.dropped_shape_mismatch.append(key)
         report.details[key] = f"checkpoint {list(have)}, model {list(want)}"
@@ -243,6 +237,26 @@ def _unexplained(report: LoadReport, mae_only: list[str], uses_fc_norm: bool) ->
     if unexpected:
         problems.append(f"unexpected {_group(unexpected)}")
     return problems
+
+
+def interpolate_pos_embed(state: dict[str, Tensor], key: str, vit: nn.Module, report: LoadReport) -> bool:
+    """Resample ``state[key]``, position embeddings trained at another image size, to the patch grid
+    of ``vit`` (the ViT they are loaded into), in place, and note it in ``report``.
+
+    Returns False, changing nothing, where resampling cannot make them fit (``vit`` has no position
+    embeddings, they are of another width or not on a square grid): the key is then a real mismatch.
+    """
+    target = getattr(vit, "pos_embed", None)
+    if not isinstance(target, Tensor):
+        return False
+    have, want = list(state[key].shape), list(target.shape)
+    resampled = _resample_pos_embed(state[key], vit)
+    if resampled is None or list(resampled.shape) != want:
+        return False
+    state[key] = resampled
+    report.interpolated.append(key)
+    report.details[key] = f"{have} -> {want}"
+    return True
 
 
 def _resample_pos_embed(pos_embed: Tensor, model: nn.Module) -> Tensor | None:
