@@ -113,6 +113,11 @@ class ModelConfig(BackboneConfig):
     attention_dim: int = 64        # hidden width of that additive attention; 004 gives none
     # model.checkpoint may also name a finished MTL run: staged training (004 sec. 4.3) loads all of it (mtl/staged.py)
     freeze_backbone: bool = False  # 004's frozen backbone: no gradients, eval mode; only fusion/temporal/heads train
+    # with freeze_backbone, read the backbone's features from a cache made once (cer cache folder,
+    # mtl-backbone-features/, keyed by the weights and image size) instead of computing them every step;
+    # null: cache unless augment.hflip > 0 mirrors the images (their features then change from epoch to
+    # epoch; the run logs why it computes them live); true: cache, refusing augment.hflip > 0; false: live
+    cache_features: bool | None = None
     transformer: TransformerConfig = field(default_factory=TransformerConfig)  # its layers, heads, dropout, width
 
     def __post_init__(self) -> None:
@@ -138,7 +143,9 @@ class LossConfig:
 
 @dataclass
 class AugmentConfig:
-    hflip: float = 0.5             # probability of mirroring a whole sequence (fused, extra features stay unmirrored)
+    # probability of mirroring a whole sequence (fused, extra features stay unmirrored); MTL's only image
+    # augmentation, so with augment.hflip=0 a frozen backbone's features are the same every epoch
+    hflip: float = 0.5
 
 
 @dataclass
@@ -162,6 +169,15 @@ class MTLConfig(RunConfig):
             raise ValueError("model.temporal=transformer attends over the frames of a clip, but sequence.length is 1 "
                              "(single frames, no temporal module): give the clip length, e.g. --seq 100 (001's k), "
                              "or leave model.temporal at lstm")
+        if self.model.cache_features and not self.model.freeze_backbone:
+            raise ValueError("model.cache_features=true caches the features of a frozen backbone, but "
+                             "model.freeze_backbone is false (a trained backbone's features change every step): "
+                             "set model.freeze_backbone=true, or leave model.cache_features unset")
+        if self.model.cache_features and self.augment.hflip > 0:
+            raise ValueError(f"model.cache_features=true, but augment.hflip={self.augment.hflip} mirrors the images, "
+                             "so the frozen backbone's features differ between epochs and cached ones would be "
+                             "wrong: set augment.hflip=0 to cache them, or model.cache_features=false to compute "
+                             "them every step")
         if self.model.cross_attention and not {"au", "expr"} <= set(trained):
             raise ValueError(f"model.cross_attention attends from the AU predictions to the EXPR logits, so it "
                              f"needs both au and expr trained; tasks.joint is {self.tasks.joint}: add them "

@@ -5,7 +5,9 @@ A batch is a dict of ``images`` [B, S, 3, H, W] uint8, ``frames`` and ``owner`` 
 expanding outputs back to frames), ``valid`` [B, S] (False at the padding of a video shorter than
 S), ``targets`` / ``masks`` per task ([B, S, ...]; padding positions masked out), and ``fused``:
 one [B, S, D_i] float tensor per fused run (empty in live mode, where the frozen extractors run on
-the images instead); ``extra``: one [B, S, E_j] float tensor per extra per-frame stream (``fuse.extra``).
+the images instead); ``extra``: one [B, S, E_j] float tensor per extra per-frame stream (``fuse.extra``);
+``backbone`` [B, S, D], only where the run's own frozen backbone is cached (``model.cache_features``):
+its features, which the model then takes instead of running the backbone on ``images``.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from mtl.sequences import VideoFrames, Windows
 
 class SplitFrames:
     """One split's frames in video order, each chosen task's ``(targets, mask)``, the images, the
-    fused features (``fused[i]``: [N, D_i], filled by :meth:`attach_features`) and the features of
-    the ``extra`` streams (``extra[j]``: [N, E_j])."""
+    fused features (``fused[i]``: [N, D_i], filled by :meth:`attach_features`), the features of
+    the ``extra`` streams (``extra[j]``: [N, E_j]) and, where cached, those of the run's own frozen
+    backbone (``backbone``: [N, D], set by :meth:`attach_backbone_features`)."""
 
     def __init__(self, records: Sequence[FaceRecord], tasks: Sequence[str], img_size: int,
                  cache_images: bool = True, desc: str = "frames", extra: Sequence[FrameFeatures] = ()):
@@ -38,6 +41,7 @@ class SplitFrames:
         self.extra = [stream.of(self.videos.records) for stream in extra]
         self.bank = ImageBank(self.videos.records, img_size, cache_images, desc)
         self.fused: list[np.ndarray] = []
+        self.backbone: np.ndarray | None = None
 
     @property
     def records(self) -> list[FaceRecord]:
@@ -62,6 +66,12 @@ class SplitFrames:
                 raise ValueError(f"fused features for {len(f)} frames, the split has {len(self)}")
         self.fused = [np.ascontiguousarray(f, dtype=np.float32) for f in features]
 
+    def attach_backbone_features(self, features: np.ndarray) -> None:
+        """The own frozen backbone's cached features of every frame ([N, D], in frame order)."""
+        if len(features) != len(self):
+            raise ValueError(f"backbone features for {len(features)} frames, the split has {len(self)}")
+        self.backbone = np.ascontiguousarray(features, dtype=np.float32)
+
 
 class WindowDataset(Dataset):
     """``dataset[m]``: window ``m`` of ``windows`` over ``split`` (see the module docstring)."""
@@ -80,7 +90,9 @@ class WindowDataset(Dataset):
             m_ = mask[frames]
             targets[name] = torch.from_numpy(target[frames])
             masks[name] = torch.from_numpy(m_ & valid.reshape(-1, *([1] * (m_.ndim - 1))))
+        own = {} if self.split.backbone is None else {"backbone": torch.from_numpy(self.split.backbone[frames])}
         return {
+            **own,
             "images": torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
             "frames": torch.from_numpy(frames),
             "owner": torch.from_numpy(self.windows.owner[m]),

@@ -21,7 +21,8 @@ def extract_features(extractor, records: Sequence[FaceRecord], batch_size: int =
     """Cache the features of ``records`` not cached yet; returns the ``FeatureCache``.
 
     Args:
-        extractor: a ``mtl.runs.FrozenExtractor``.
+        extractor: a :class:`mtl.frozen_backbone.FrozenBackbone`: a fused run's
+            (``mtl.runs.FrozenExtractor``) or the run's own frozen backbone.
         records: the frames (their ``key`` names the cache rows).
         batch_size: frames per forward pass.
         device: where the extractor runs (default: CUDA if available).
@@ -40,7 +41,7 @@ def extract_features(extractor, records: Sequence[FaceRecord], batch_size: int =
     bank = ImageBank([by_key[k] for k in todo_keys], extractor.img_size, cache=False)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     extractor.to(device)
-    with tqdm(total=len(todo_keys), desc=f"features of {extractor.folder.parent.name}", unit="frame",
+    with tqdm(total=len(todo_keys), desc=f"features of {extractor.name}", unit="frame",
               disable=None if progress else True) as bar:
         for start in range(0, len(todo_keys), batch_size):
             stop = min(start + batch_size, len(todo_keys))

@@ -41,8 +41,9 @@ def frame_predictions(model: nn.Module, loader: Iterable[dict[str, Any]], tasks:
     frames, owners = [], []
     for batch in loader:
         batch = send_to_device(batch, device, non_blocking=True)
-        out = model(model_images(batch["images"], mean, std), fused_inputs(batch, extractors), batch["valid"],
-                    batch["extra"])
+        own = batch.get("backbone")  # the frozen backbone's cached features, if the task cached them
+        images = None if own is not None else model_images(batch["images"], mean, std)
+        out = model(images, fused_inputs(batch, extractors), batch["valid"], batch["extra"], features=own)
         decoded = {t: registry[t].decode(out[t]) for t in tasks}
         decoded, f, o = gather((decoded, batch["frames"], batch["owner"]))
         for t in tasks:

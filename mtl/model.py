@@ -16,7 +16,8 @@
   predictions over the expression logits (``mtl.cross_attention``, eqs. 6-8).
 
 The model maps ``[B, S, 3, H, W]`` normalised images (and ``[B, S, D_i]`` fused and ``[B, S, E_j]``
-extra features) to ``{task: [B, S, outputs]}``.
+extra features) to ``{task: [B, S, outputs]}``; a frozen backbone's cached ``[B, S, D]`` features can
+stand in for the images.
 """
 
 from __future__ import annotations
@@ -198,12 +199,21 @@ class MTLModel(nn.Module):
         """Pooled backbone features: ``[N, 3, H, W]`` -> ``[N, D]`` (what ``mtl extract`` caches)."""
         return self.backbone(images)
 
-    def forward(self, images: torch.Tensor, fused: Sequence[torch.Tensor] = (), valid: torch.Tensor | None = None,
-                extra: Sequence[torch.Tensor] = ()) -> dict[str, torch.Tensor]:
+    def forward(self, images: torch.Tensor | None, fused: Sequence[torch.Tensor] = (),
+                valid: torch.Tensor | None = None, extra: Sequence[torch.Tensor] = (),
+                features: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``valid`` [B, S] bool: False at the padding of a short video (what a transformer must not
-        attend to); None: every position is a frame. ``extra``: one [B, S, E_j] tensor per stream."""
-        b, s = images.shape[:2]
-        x = self.features(images.flatten(0, 1)).view(b, s, -1)  # [B, S, D]
+        attend to); None: every position is a frame. ``extra``: one [B, S, E_j] tensor per stream.
+        ``features`` [B, S, D]: the frozen backbone's features of the frames, cached
+        (``model.cache_features``), in place of running it on ``images`` (then not needed, may be None)."""
+        if features is None:
+            b, s = images.shape[:2]
+            x = self.features(images.flatten(0, 1)).view(b, s, -1)  # [B, S, D]
+        elif self.backbone_frozen:
+            x = features
+        else:  # a trained backbone's features change every step: cached ones would be stale
+            raise ValueError("cached backbone features given to a model whose backbone is not frozen "
+                             "(model.freeze_backbone=false): pass the images instead")
         if self.fusion is not None:
             x = self.fusion(x, fused)
         widths = [e.shape[-1] for e in extra]

@@ -14,13 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
-from cer.models.backbone import normalise
 from cer.models.trained import META, WEIGHTS, find_model_folder, load_backbone, load_trained, read_trained, save_trained
 from mtl.affect_tasks import AFFECT_TASKS, parse_tasks
+from mtl.frozen_backbone import FrozenBackbone
 from mtl.model import MTLArchitecture, MTLModel, build_model
 
 KIND = "mtl"
@@ -51,35 +47,22 @@ def features_folder(model_folder: Path) -> Path:
     return (model_folder.parent if model_folder.name == "best" else model_folder) / "features"
 
 
-class FrozenExtractor(nn.Module):
+class FrozenExtractor(FrozenBackbone):
     """The pooled backbone feature of a finished run, frozen (its ``F_task`` in eq. 1 of 002).
 
     Takes uint8 ``[N, 3, H, W]`` images and does the run's own resizing and normalisation; the
-    same module makes the cached features (``mtl extract``) and the live ones (``fuse.live``).
+    same module makes the cached features (``mtl extract``, in ``RUN/features``) and the live ones
+    (``fuse.live``).
     """
 
     def __init__(self, run: str | Path):
-        super().__init__()
         from mtl.feature_cache import file_fingerprint
 
         backbone, meta = load_backbone(run)  # the ViT of an MTL or CE run, without its heads
-        folder, mean, std, size = find_model_folder(run), meta["mean"], meta["std"], meta["img_size"]
-        self.backbone = backbone.eval().requires_grad_(False)
-        self.folder, self.img_size, self.dim = folder, int(size), int(backbone.num_features)
-        self.mean, self.std = tuple(mean), tuple(std)
-        self.fingerprint = file_fingerprint(folder / WEIGHTS)
-        self.cache_folder = features_folder(folder)
-
-    def train(self, mode: bool = True) -> FrozenExtractor:
-        return super().train(False)  # frozen: never dropout / drop-path
-
-    @torch.no_grad()
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = normalise(images, self.mean, self.std)
-        if x.shape[-1] != self.img_size or x.shape[-2] != self.img_size:
-            x = F.interpolate(x, size=(self.img_size, self.img_size), mode="bilinear", antialias=True,
-                              align_corners=False)
-        return self.backbone(x).float()
+        folder = find_model_folder(run)
+        super().__init__(backbone, meta["img_size"], meta["mean"], meta["std"], file_fingerprint(folder / WEIGHTS),
+                         features_folder(folder), folder.parent.name)
+        self.folder = folder
 
 
 @dataclass(frozen=True)

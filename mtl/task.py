@@ -1,8 +1,9 @@
 """MTL as a :class:`cer.task.Task`: any joint set of AU / EXPR / V / A (eq. 6 of paper 002), with the
 frozen features of earlier runs fused in and a temporal module over sequences of S frames.
 
-Everything is read, decoded and (for fused runs) extracted when the task is built; an epoch is
-the training windows in a per-epoch shuffled order (:class:`cer.shuffle_sampler.ShuffleSampler`).
+Everything is read, decoded and (for fused runs) extracted when the task is built, the features of
+a frozen own backbone when the model is (they depend on its loaded weights); an epoch is the
+training windows in a per-epoch shuffled order (:class:`cer.shuffle_sampler.ShuffleSampler`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from mtl.affect_tasks import AFFECT_TASKS, parse_tasks, selection_metric, task_r
 from mtl.config import MTLConfig
 from mtl.data import SplitFrames, WindowDataset, fused_inputs, model_images
 from mtl.extra_features import FrameFeatures
+from mtl.frozen_backbone import own_backbone_extractor
 from mtl.inference import frame_predictions
-from mtl.model import MTLArchitecture, build_model
+from mtl.model import MTLArchitecture, MTLModel, build_model
 from mtl.runs import FrozenExtractor, resolve_fuse, save_mtl
 from mtl.scores import score_frames
 from mtl.sequences import evaluation_windows, make_windows
@@ -112,9 +114,19 @@ class MTLTask:
         self.fuse_fingerprints = [e.fingerprint for e in extractors]
         self.extractors = extractors if cfg.fuse.live else []
         if not cfg.fuse.live:
-            for split in [s for s in (self.train_set, self.val_set) if s is not None]:
+            for split in self._splits():
                 split.attach_features([cached_features(e, split.records, cfg.fuse.batch_size, cfg.train.progress)
                                        for e in extractors])
+        # The own backbone's features come from a cache where nothing varies them between epochs: it is
+        # frozen and augment.hflip, MTL's only image augmentation, is off (build_model attaches them).
+        m = cfg.model
+        self.cache_backbone = m.freeze_backbone and m.cache_features is not False and cfg.augment.hflip == 0
+        self.own_extractor = None
+        if m.freeze_backbone and not self.cache_backbone:
+            why = ("model.cache_features=false" if m.cache_features is False else
+                   f"augment.hflip={cfg.augment.hflip} mirrors the images, so their features change between epochs "
+                   "(augment.hflip=0 caches them)")
+            log.info(f"frozen backbone: its features are computed every step, not cached: {why}")
         self.last_scores: dict[str, Any] = {}
         log.info(f"data: {len(self.train_set)} training frames in {len(self.train_windows)} sequences of {self.seq} "
                  f"(stride {self.stride}), {len(self.val_set) if self.val_set else 0} validation frames; "
@@ -123,6 +135,9 @@ class MTLTask:
                  f"{', '.join(f'{s.name} ({s.dim} from {s.folder})' for s in self.extra_streams) or 'none'}")
 
     # --- data -----------------------------------------------------------------------------------
+
+    def _splits(self) -> list[SplitFrames]:
+        return [s for s in (self.train_set, self.val_set) if s is not None]
 
     def _train_and_val_records(self) -> tuple[list[FaceRecord], list[FaceRecord] | None]:
         return train_and_val_records(self.cfg)
@@ -175,14 +190,37 @@ class MTLTask:
             path = resolve_checkpoint(m.checkpoint, m.name, m.img_size)
             load_backbone_weights(model.backbone, path, allow_mismatch=m.allow_mismatch)  # logs it
             model.backbone.reset_classifier(0)
-        return model.freeze_backbone() if m.freeze_backbone else model
+        if not m.freeze_backbone:
+            return model
+        model.freeze_backbone()
+        if self.cache_backbone:
+            self._attach_backbone_features(model)
+        return model
+
+    def _attach_backbone_features(self, model: MTLModel) -> None:
+        """Give every frame of both splits its frozen backbone feature, read from the cache of these
+        weights at this image size (extracted now where missing), so that training and validation
+        never run the backbone. Here, not in ``__init__``: the features depend on the weights, which
+        are only known once loaded."""
+        from mtl.extract import cached_features
+
+        m, cfg = self.cfg.model, self.cfg
+        self.own_extractor = own_backbone_extractor(model.backbone, m.name, m.img_size, MEAN, STD)
+        for split in self._splits():
+            split.attach_backbone_features(cached_features(self.own_extractor, split.records, cfg.fuse.batch_size,
+                                                           cfg.train.progress))
+        log.info(f"frozen backbone: the features of {sum(map(len, self._splits()))} frames are read from "
+                 f"{self.own_extractor.cache_folder}, not computed every step (model.cache_features=false: live)")
 
     def training_step(self, model: nn.Module, batch: dict[str, Any],
                       generator: torch.Generator) -> dict[str, torch.Tensor]:
         images = batch["images"]
         fused = fused_inputs(batch, self.extractors)  # from the un-mirrored frames, as cached
+        # drawn with cached features too, so that such a run draws what the same run computed live does
         flip = torch.rand(images.shape[0], generator=generator, device=images.device) < self.cfg.augment.hflip
-        out = model(model_images(images, MEAN, STD, flip), fused, batch["valid"], batch["extra"])
+        own = batch.get("backbone")  # cached only with augment.hflip=0: no frame is mirrored
+        inputs = None if own is not None else model_images(images, MEAN, STD, flip)
+        out = model(inputs, fused, batch["valid"], batch["extra"], features=own)
         total = torch.zeros((), device=images.device)
         parts = {}
         for t in self.tasks:
