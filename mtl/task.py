@@ -182,8 +182,8 @@ class MTLTask:
         if m.checkpoint and is_run_checkpoint(m.checkpoint):
             load_mtl_run(model, m.checkpoint, allow_mismatch=m.allow_mismatch)  # staged: the whole model
         elif m.checkpoint:
+            from cer.builtin_checkpoint import resolve_checkpoint
             from cer.models.checkpoint import load_backbone_weights
-            from cer.pretrain.builtin import resolve_checkpoint
 
             # A classifier slot lets a fine-tuned checkpoint's head be dropped as "another label space".
             model.backbone.reset_classifier(1)

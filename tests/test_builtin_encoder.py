@@ -29,6 +29,7 @@ def counted_builds(tiny_synth, tmp_path, monkeypatch):
     def build(*extra: str):
         return builtin.builtin_encoder("vit_face_tiny", 32, [*tiny, *extra])
 
+    build.tiny = tiny
     return build, runs
 
 
@@ -60,16 +61,46 @@ def test_a_new_renderer_version_or_pretraining_config_builds_a_new_encoder(count
     assert build("model.mask_ratio=0.6") == third and len(runs) == 3
 
 
-def test_builtin_mae_names_the_cached_encoder_and_other_values_pass_through(counted_builds, monkeypatch):
-    from cer.pretrain import builtin
+def test_builtin_mae_asks_the_pretrain_command_for_the_encoder_and_other_values_pass_through(
+        counted_builds, monkeypatch):
+    import subprocess
+
+    from cer.builtin_checkpoint import resolve_checkpoint
 
     build, _ = counted_builds
     path = build()
-    monkeypatch.setattr(builtin, "builtin_encoder", lambda name, img_size: path if (name, img_size) == (
-        "vit_face_tiny", 32) else None)
-    assert builtin.resolve_checkpoint("builtin-mae", "vit_face_tiny", 32) == str(path)
-    assert builtin.resolve_checkpoint("weights/mine.safetensors", "vit_face_tiny", 32) == "weights/mine.safetensors"
-    assert builtin.resolve_checkpoint(None, "vit_face_tiny", 32) is None
+    asked = []
+
+    def answer(command, **kwargs):  # what `cer pretrain --builtin` does once the encoder is cached
+        asked.append(command)
+        out = command[command.index("--write-path") + 1]
+        with open(out, "w") as f:
+            f.write(str(path))
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(subprocess, "run", answer)
+    assert resolve_checkpoint("builtin-mae", "vit_face_tiny", 32) == str(path)
+    assert asked[0][1:6] == ["-m", "cer.cli", "pretrain", "--builtin", "--set"]
+    assert "model.name=vit_face_tiny" in asked[0] and "model.img_size=32" in asked[0]
+    assert resolve_checkpoint("weights/mine.safetensors", "vit_face_tiny", 32) == "weights/mine.safetensors"
+    assert resolve_checkpoint(None, "vit_face_tiny", 32) is None and len(asked) == 1
+
+
+def test_the_builtin_command_writes_the_path_it_finds(counted_builds, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from cer.pretrain import builtin
+    from cer.pretrain.command import pretrain
+
+    build, runs = counted_builds
+    path = build()
+    # The command builds for the defaults' recipe; point it at the tiny one the fixture cached.
+    original = builtin.builtin_settings
+    monkeypatch.setattr(builtin, "builtin_settings", lambda name, img_size: [*original(name, img_size), *build.tiny])
+    result = CliRunner().invoke(pretrain, ["--builtin", "--set", "model.img_size=32",
+                                           "--write-path", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "p").read_text() == str(path) and len(runs) == 1
 
 
 def test_a_distributed_run_is_told_to_build_the_encoder_first(tiny_synth, tmp_path, monkeypatch):

@@ -154,8 +154,8 @@ class CompoundTask:
         m = self.cfg.model
         model = create_backbone(m.name, m.img_size, len(CE_BASIC), drop_path=m.drop_path)
         if m.checkpoint:
+            from cer.builtin_checkpoint import resolve_checkpoint
             from cer.models.checkpoint import load_backbone_weights
-            from cer.pretrain.builtin import resolve_checkpoint
 
             path = resolve_checkpoint(m.checkpoint, m.name, m.img_size)
             load_backbone_weights(model, path, allow_mismatch=m.allow_mismatch)  # logs what it loaded

@@ -2,10 +2,11 @@
 
 Papers 001 and 002 fine-tune an encoder pretrained by MAE on faces. No such weights can be
 downloaded here, so the CPU default makes its own the first time a config asks for
-``model.checkpoint: builtin-mae``: an MAE run of ``cer pretrain`` with the settings below, on the
-built-in synthetic faces, written into ``cache_dir()/encoders/<name>-<key>/``. The key hashes the
-whole pretraining config and the renderer's ``SYNTH_VERSION``, so a changed renderer or recipe
-builds a new encoder and an unchanged one is reused by every later run (and by ``mtl train``).
+``model.checkpoint: builtin-mae`` (cer/builtin_checkpoint.py): an MAE run of ``cer pretrain`` with
+the settings below, on the built-in synthetic faces, written into
+``cache_dir()/encoders/<name>-<px>px-<key>/``. The key hashes the whole pretraining config and the
+renderer's ``SYNTH_VERSION``, so a changed renderer or recipe builds a new encoder and an unchanged
+one is reused by every later run (and by ``mtl train``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from pathlib import Path
 
 from cer.paths import cache_dir
 
-BUILTIN_MAE = "builtin-mae"  # the value of model.checkpoint that names the cached encoder
 ENCODER_FILE = "encoder.safetensors"
 
 
@@ -79,9 +79,3 @@ def builtin_encoder(name: str = "vit_face_tiny", img_size: int = 96, extra: Sequ
         shutil.rmtree(building, ignore_errors=True)
     return folder / ENCODER_FILE
 
-
-def resolve_checkpoint(checkpoint: str | None, name: str, img_size: int) -> str | None:
-    """``model.checkpoint`` as a file path: ``builtin-mae`` becomes the cached encoder's file."""
-    if checkpoint != BUILTIN_MAE:
-        return checkpoint
-    return str(builtin_encoder(name, img_size))

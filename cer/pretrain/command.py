@@ -6,6 +6,7 @@ Its ``best/`` model folder is what a fine-tuning run loads with ``--set model.ch
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -32,8 +33,10 @@ def run(configs: Sequence[str], overrides: Sequence[str] = (), output: str | Non
 @click.option("--builtin", is_flag=True,
               help="Build (or find) the cached built-in encoder that model.checkpoint=builtin-mae loads, for the "
                    "backbone of --set model.name / model.img_size; print its path. Takes no CONFIGS.")
+@click.option("--write-path", type=click.Path(dir_okay=False), default=None, hidden=True,
+              help="With --builtin: also write the encoder's path to this file (how a run asks for it).")
 def pretrain(configs: tuple[str, ...], overrides: tuple[str, ...], output: str | None, resume: str | None,
-             builtin: bool) -> None:
+             builtin: bool, write_path: str | None) -> None:
     """MAE self-supervised pretraining on face images (75 % masking, pixel L2).
 
     CONFIGS are optional YAML files over the defaults (built-in synthetic faces, compact ViT). Fine-tune
@@ -43,7 +46,10 @@ def pretrain(configs: tuple[str, ...], overrides: tuple[str, ...], output: str |
 
     try:
         if builtin:
-            print(_builtin(configs, overrides, output, resume), flush=True)
+            path = _builtin(configs, overrides, output, resume)
+            print(path, flush=True)
+            if write_path:
+                Path(write_path).write_text(path)
             return
         run(configs, overrides, output, resume)
     except ConfigError as err:
