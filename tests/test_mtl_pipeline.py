@@ -133,9 +133,12 @@ def test_predict_smooths_each_task_by_its_sigma(pipeline, tmp_path):
     position = {row[0]: i for i, row in enumerate(before)}
     order = [position[f"{r.video}/{Path(r.image).name}"] for r in frames.records]
     numbers = np.array([frame_number(r) for r in frames.records])
+    moved = 0.0
     for column in (1, 2):
         raw = np.array([float(before[i][column]) for i in order])
         expected = smooth_per_video(raw, frames.bounds, numbers, 3.0)
         got = np.array([float(after[i][column]) for i in order])
-        assert np.abs(got - raw).max() > 1e-3  # it did smooth
+        moved = max(moved, np.abs(got - raw).max())
         np.testing.assert_allclose(got, expected, atol=2e-4)  # 4 decimals in the file, before and after
+    # It did smooth: a tiny model's valence can be flat near -1, so the test asks it of either column.
+    assert moved > 1e-3
