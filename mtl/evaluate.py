@@ -139,6 +139,18 @@ def predict_ensemble(members: Sequence[str | Path], records: Sequence[FaceRecord
     return combine_members(outputs, tasks_of[first], rule), frames, tasks_of[first]
 
 
+def predict_group(members: Sequence[str | Path], records: Sequence[FaceRecord], rule: str = "vote",
+                  tasks: Sequence[str] | None = None, batch_frames: int = 256
+                  ) -> tuple[dict[str, np.ndarray], Any, list[str], dict[str, Any]]:
+    """``(preds, split frames, tasks, model.json)`` of one run (``members`` of one; ``tasks``: a subset
+    of its tasks, default all) or of an ensemble combined by ``rule`` (all its tasks; model.json ``{}``)."""
+    if len(members) == 1:
+        preds, frames, meta = predict_run(members[0], records, tasks, batch_frames)
+        return preds, frames, list(tasks or meta["architecture"]["tasks"]), meta
+    preds, frames, ensemble_tasks = predict_ensemble(members, records, rule, batch_frames)
+    return preds, frames, list(ensemble_tasks), {}
+
+
 def ensemble_members(value: str) -> list[str]:
     """The run folders of one ``--ensemble`` value (comma-separated), each checked to exist."""
     members = [m.strip() for m in value.split(",") if m.strip()]
@@ -222,11 +234,7 @@ def score_group(members: Sequence[str | Path], data: str | None = None, reader: 
 
     records = validation_records(read_meta(members[0])[1], data, reader, split)
     label = group_label(members, rule)
-    if len(members) == 1:
-        preds, frames, meta = predict_run(members[0], records, batch_frames=batch_frames)
-        tasks = list(meta["architecture"]["tasks"])
-    else:
-        preds, frames, tasks = predict_ensemble(members, records, rule, batch_frames)
+    preds, frames, tasks, _ = predict_group(members, records, rule, batch_frames=batch_frames)
     sigmas = None
     if fixed_sigmas or grid is not None:
         preds, sigmas = smoothed(preds, frames, tasks, fixed_sigmas or {}, grid)

@@ -125,14 +125,12 @@ def source_sigmas(sources: Sequence[Source], explicit: dict[str, float],
 def source_predictions(source: Source, records: Sequence[FaceRecord], batch_frames: int
                        ) -> tuple[dict[str, np.ndarray], Any, np.ndarray | None]:
     """``(preds, split frames, tuned AU thresholds or None)`` of ``source`` on ``records``."""
-    from mtl.evaluate import predict_ensemble, predict_run
+    from mtl.evaluate import predict_group
 
-    if source.rule is None:
-        preds, frames, meta = predict_run(source.members[0], records, source.tasks, batch_frames)
-        tuned = meta.get("au_thresholds")
-        return preds, frames, None if tuned is None else np.asarray(tuned)
-    preds, frames, _ = predict_ensemble(source.members, records, source.rule, batch_frames)
-    return preds, frames, None
+    preds, frames, _, meta = predict_group(source.members, records, source.rule or "vote", source.tasks,
+                                           batch_frames)
+    tuned = meta.get("au_thresholds")  # an ensemble's meta is empty: no tuned thresholds
+    return preds, frames, None if tuned is None else np.asarray(tuned)
 
 
 def submission_rows(records: Sequence[FaceRecord], values: dict[str, np.ndarray]) -> list[list[str]]:
