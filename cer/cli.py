@@ -8,6 +8,7 @@ main = lazy_cli("cer", {
     "pretrain": "cer.pretrain.command:pretrain",
     "evaluate": "cer.compound.evaluate:evaluate",
     "ablate": "cer.compound.ablate:ablate",
+    "folds": "cer.compound.folds:folds",
     "predict": "cer.predict.command:predict",
 }, help="Compound facial expression recognition: synthesise data, train, evaluate, predict.")
 

@@ -114,7 +114,7 @@ class ImageDataConfig:
         check_fold(self.folds, self.fold)
         if self.folds is not None and not self.splits_folds:
             raise ValueError(f"data.folds: the task of this config ({type(self).__module__}) does not split its "
-                             "data into folds (mtl train does); set data.folds and data.fold to null")
+                             "data into folds (mtl train and cer train do); set data.folds and data.fold to null")
 
 
 @dataclass

@@ -62,11 +62,11 @@ def test_bad_fold_settings_name_the_key(folds, fold, message):
 
 
 def test_a_task_that_does_not_split_folds_refuses_them():
-    from cer.compound.config import DataConfig
+    from cer.pretrain.config import PretrainDataConfig
 
     with pytest.raises(ValueError, match="does not split its data into folds"):
-        DataConfig(folds=5, fold=0)
-    assert DataConfig().folds is None  # off by default
+        PretrainDataConfig(folds=5, fold=0)
+    assert PretrainDataConfig().folds is None  # off by default
 
 
 TINY = ["--epochs", "1", "--set", "model.img_size=32", "--set", "train.progress=false",

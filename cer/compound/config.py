@@ -8,7 +8,7 @@ lr 1e-5 (``curricula/overlays/paper_vit_b.yaml`` sets them).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from cer.compound.curriculum import CurriculumSchedule
 from cer.data.source import DataSource
@@ -46,6 +46,9 @@ class DataConfig(ImageDataConfig):
     # training faces are (stored in model.json); null: 0.1 when every source is the built-in
     # synthetic data (measured, see SYNTHETIC_FACE_MARGIN), else 0.25
     face_margin: float | None = None
+    # data.folds: cer.compound.task splits the real compound faces by subject (else by image) and
+    # validates on the held-out part; data.val is not read, the single pool is not split
+    splits_folds: ClassVar[bool] = True
 
     def resolved_basic_val(self) -> DataSource | None:
         source = self.basic_val

@@ -20,6 +20,7 @@ from cer.compound.curriculum import CurriculumSampler
 from cer.compound.data import CurriculumDataset, LabelledImages, collate_recipes, compound_targets
 from cer.compound.evaluate import basic_metrics, evaluate_compound
 from cer.config import to_dict
+from cer.data.folds import held_out_mask
 from cer.data.image_bank import ImageBank
 from cer.data.record import FaceRecord
 from cer.data.source import DataSource
@@ -63,6 +64,46 @@ def split_pools(records: list[FaceRecord]) -> tuple[list[FaceRecord], np.ndarray
             compounds, np.asarray(compound_labels, np.float32).reshape(-1, k))
 
 
+def describe(source: DataSource) -> str:
+    return f"{source.reader} {source.path or '(synthetic)'}"
+
+
+def read_pools(cfg: CEConfig) -> tuple[list[FaceRecord], np.ndarray, list[FaceRecord], np.ndarray]:
+    """The single-expression and real compound pools of ``cfg.data`` with their multi-hot labels."""
+    def read(sources: list[DataSource]) -> list[FaceRecord]:
+        return [r for s in sources for r in read_data(s, cfg.data, cfg.train.seed)]
+
+    singles, single_labels, extra_compounds, extra_labels = split_pools(read(cfg.data.single))
+    _, _, compounds, compound_labels = split_pools(read(cfg.data.compound))
+    # compound faces found among the "single" sources still count as compounds
+    return (singles, single_labels, extra_compounds + compounds,
+            np.concatenate([extra_labels, compound_labels]))
+
+
+def split_fold(compounds: list[FaceRecord], labels: np.ndarray,
+               cfg: CEConfig) -> tuple[list[FaceRecord], np.ndarray, list[FaceRecord]]:
+    """Fold ``data.fold`` of the real compound pool: ``(training faces, their labels, held-out
+    faces)``, split by subject where the reader knows one, else by image (RAF-DB publishes no
+    identities, so its folds are split by image; cer.data.folds). The held-out faces replace
+    ``data.val``; the single pool trains whole, since validation measures compounds only."""
+    data = cfg.data
+    if not compounds:
+        raise ValueError(f"data.folds={data.folds} splits the real compound faces (data.compound, and compound "
+                         "faces among data.single), and these sources hold none: give data.compound a compound "
+                         "set (e.g. reader raf-db-compound) or set data.folds and data.fold to null")
+    held = held_out_mask(compounds, data.folds, data.fold, data.fold_seed)
+    by = "subject" if all(r.subject is not None or r.video is not None for r in compounds) else "image"
+    log.info(f"fold {data.fold} of {data.folds} (fold_seed {data.fold_seed}, split by {by}): "
+             f"{int(held.sum())} of {len(compounds)} real compound faces held out for validation")
+    return [r for r, h in zip(compounds, held) if not h], labels[~held], [r for r, h in zip(compounds, held) if h]
+
+
+def held_out_faces(cfg: CEConfig) -> list[FaceRecord]:
+    """The compound faces a fold run (``data.folds`` set) validated on, read again from its config."""
+    _, _, compounds, labels = read_pools(cfg)
+    return split_fold(compounds, labels, cfg)[2]
+
+
 class CompoundTask:
     """CE as a :class:`cer.task.Task`; all data is read and decoded when it is built."""
 
@@ -73,7 +114,10 @@ class CompoundTask:
         self.cfg = cfg
         self.cset = constraint_set(cfg.data.constrain)
         size = cfg.model.img_size
-        singles, single_labels, compounds, compound_labels = self._read_pools()
+        singles, single_labels, compounds, compound_labels = read_pools(cfg)
+        held_out = None
+        if cfg.data.folds is not None:
+            compounds, compound_labels, held_out = split_fold(compounds, compound_labels, cfg)
         if not singles:
             raise ValueError("the single-expression pool is empty: data.single must hold faces labelled "
                              f"with one of {', '.join(CE_BASIC.classes)}")
@@ -91,9 +135,15 @@ class CompoundTask:
         self.synthesizer = CompoundSynthesizer(mixup_alpha=syn.mixup_alpha, mixup_weight=syn.mixup_weight,
                                                cutmix_mode=syn.cutmix_mode, cutmix_alpha=syn.cutmix_alpha)
         self.counts = self._sampler(0, 1)  # what each epoch holds, for the log
-        self.val_set = self._read_val(cfg.data.val, self.cset, size) if cfg.data.val is not None else None
+        if held_out is not None:
+            self.val_set = self._val_images(held_out, f"held-out fold {cfg.data.fold}", self.cset, size)
+        elif cfg.data.val is not None:
+            self.val_set = self._val_images(self._read(cfg.data.val), describe(cfg.data.val), self.cset, size)
+        else:
+            self.val_set = None
         basic_val = cfg.data.resolved_basic_val()
-        self.basic_val_set = self._read_val(basic_val, BASIC, size) if basic_val is not None else None
+        self.basic_val_set = (self._val_images(self._read(basic_val), describe(basic_val), BASIC, size)
+                              if basic_val is not None else None)
         log.info(f"data: {len(singles)} single-expression faces, {len(compounds)} real compound faces, "
                  f"{len(self.val_set) if self.val_set else 0} validation faces ({self.cset.name}), "
                  f"{len(self.basic_val_set) if self.basic_val_set else 0} held-out basic faces")
@@ -103,23 +153,13 @@ class CompoundTask:
     def _read(self, source: DataSource) -> list[FaceRecord]:
         return read_data(source, self.cfg.data, self.cfg.train.seed)
 
-    def _read_pools(self):
-        single_records = [r for s in self.cfg.data.single for r in self._read(s)]
-        compound_records = [r for s in self.cfg.data.compound for r in self._read(s)]
-        singles, single_labels, extra_compounds, extra_labels = split_pools(single_records)
-        _, _, compounds, compound_labels = split_pools(compound_records)
-        # compound faces found among the "single" sources still count as compounds
-        return (singles, single_labels, extra_compounds + compounds,
-                np.concatenate([extra_labels, compound_labels]))
-
-    def _read_val(self, source: DataSource, cset: ConstraintSet, size: int) -> LabelledImages:
-        records, targets, dropped = compound_targets(self._read(source), cset)
+    def _val_images(self, records: list[FaceRecord], where: str, cset: ConstraintSet, size: int) -> LabelledImages:
+        records, targets, dropped = compound_targets(records, cset)
         # neutral faces of a basic set are expected to drop out of the 6 basic classes
         if dropped and cset is not BASIC:
             log.warning("validation: %d faces whose label is not a class of %s were left out", dropped, cset.name)
         if not records:
-            raise ValueError(f"the validation set {source.reader} {source.path or '(synthetic)'} has no face "
-                             f"labelled with a class of {cset.name}")
+            raise ValueError(f"the validation set {where} has no face labelled with a class of {cset.name}")
         return LabelledImages(ImageBank(records, size, self.cfg.data.cache_images, f"{cset.name} validation faces"),
                               targets)
 

@@ -48,12 +48,17 @@ def fold_groups(records: Sequence[FaceRecord], folds: int, seed: int = 0) -> lis
     return [[groups[i] for i in part] for part in np.array_split(order, folds)]
 
 
+def held_out_mask(records: Sequence[FaceRecord], folds: int, fold: int, seed: int = 0) -> np.ndarray:
+    """[len(records)] bool: which records fold ``fold`` holds out (for splitting arrays that run
+    beside the records, such as labels)."""
+    check_fold(folds, fold)
+    held_out = set(fold_groups(records, folds, seed)[fold])
+    return np.array([group_of(r) in held_out for r in records], dtype=bool)
+
+
 def fold_split(records: Sequence[FaceRecord], folds: int, fold: int,
                seed: int = 0) -> tuple[list[FaceRecord], list[FaceRecord]]:
     """``(training, validation)`` of fold ``fold``: validation = the records of group part ``fold``,
     training = the others, both in the input order."""
-    check_fold(folds, fold)
-    held_out = set(fold_groups(records, folds, seed)[fold])
-    train = [r for r in records if group_of(r) not in held_out]
-    val = [r for r in records if group_of(r) in held_out]
-    return train, val
+    mask = held_out_mask(records, folds, fold, seed)
+    return [r for r, m in zip(records, mask) if not m], [r for r, m in zip(records, mask) if m]
