@@ -8,12 +8,21 @@ stopped) and ``mtl train --fuse`` extracts whatever frames are still missing by 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import click
 import numpy as np
 
 from cer.data.record import FaceRecord
+
+
+def frame_key(record: FaceRecord) -> str:
+    """The cache row of a frame: its key (path, and frame number in a video) with the size and
+    modification time of its file, so that data written again in place (a new version of the
+    built-in renderer, a re-cropped data set) is extracted again rather than read stale."""
+    st = os.stat(record.image)
+    return f"{record.key}|{st.st_size}|{st.st_mtime_ns}"
 
 
 def extract_features(extractor, records: Sequence[FaceRecord], batch_size: int = 256, device: str | None = None,
@@ -23,7 +32,7 @@ def extract_features(extractor, records: Sequence[FaceRecord], batch_size: int =
     Args:
         extractor: a :class:`mtl.frozen_backbone.FrozenBackbone`: a fused run's
             (``mtl.runs.FrozenExtractor``) or the run's own frozen backbone.
-        records: the frames (their ``key`` names the cache rows).
+        records: the frames (:func:`frame_key` names their cache rows).
         batch_size: frames per forward pass.
         device: where the extractor runs (default: CUDA if available).
     """
@@ -34,10 +43,11 @@ def extract_features(extractor, records: Sequence[FaceRecord], batch_size: int =
     from mtl.feature_cache import FeatureCache
 
     cache = FeatureCache(extractor.cache_folder, extractor.dim, extractor.fingerprint)
-    todo_keys = cache.missing([r.key for r in records])
+    keys = [frame_key(r) for r in records]
+    todo_keys = cache.missing(keys)
     if not todo_keys:
         return cache
-    by_key = {r.key: r for r in records}
+    by_key = dict(zip(keys, records))
     bank = ImageBank([by_key[k] for k in todo_keys], extractor.img_size, cache=False)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     extractor.to(device)
@@ -60,7 +70,7 @@ def cached_features(extractor, records: Sequence[FaceRecord], batch_size: int = 
 
     with process_state().main_process_first():
         cache = extract_features(extractor, records, batch_size, progress=progress)
-    return cache.lookup([r.key for r in records])
+    return cache.lookup([frame_key(r) for r in records])
 
 
 @click.command("extract", context_settings={"help_option_names": ["-h", "--help"]})

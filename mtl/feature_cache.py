@@ -4,7 +4,7 @@ A cache folder holds::
 
     meta.json       # feature width, and the fingerprint of the weights that made the features
     features.f32    # float32 rows, row i = the i-th key of keys.txt (read through numpy.memmap)
-    keys.txt        # one frame key per line (``FaceRecord.key``), in row order
+    keys.txt        # one frame key per line (``mtl.extract.frame_key``: path, frame, file size and time), in row order
 
 Rows are written first and their keys after, each batch flushed before its keys are appended, so
 ``keys.txt`` only ever names complete rows: an extraction killed at any point leaves a cache that

@@ -165,3 +165,41 @@ def test_augmentation_turns_caching_off_or_is_refused(setup, caplog):
     # a backbone that trains is never cached, whatever the augmentation
     unfrozen = load_config(MTLConfig, overrides=settings(aff, checkpoint, "model.freeze_backbone=false"))
     assert not MTLTask(unfrozen).cache_backbone
+
+
+def test_a_frame_written_again_in_place_is_extracted_again(tmp_path):
+    """Data rendered again at the same paths (a new renderer version) must not be read from the cache
+    of the old images: the row key holds the file's size and time."""
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    from cer.data.record import FaceRecord
+    from mtl.extract import cached_features
+    from mtl.frozen_backbone import FrozenBackbone
+
+    calls = []
+
+    class MeanPixel(torch.nn.Module):  # a "backbone" whose feature is the mean pixel value (in [0, 1])
+        num_features = 1
+
+        def forward(self, x):
+            calls.append(len(x))
+            return x.mean(dim=(1, 2, 3)).unsqueeze(1)
+
+    extractor = FrozenBackbone(MeanPixel(), IMG, (0.0,) * 3, (1.0,) * 3, "mean-pixel", tmp_path / "cache", "mean")
+    paths = [tmp_path / f"{i}.png" for i in range(3)]
+    for i, p in enumerate(paths):
+        Image.fromarray(np.full((IMG, IMG, 3), 40 * (i + 1), np.uint8)).save(p)
+    records = [FaceRecord(image=str(p)) for p in paths]
+    before = cached_features(extractor, records, progress=False)
+    assert calls == [3] and before[:, 0] * 255 == pytest.approx([40, 80, 120], abs=0.5)
+    assert cached_features(extractor, records, progress=False) == pytest.approx(before) and calls == [3]
+
+    Image.fromarray(np.full((IMG, IMG, 3), 200, np.uint8)).save(paths[1])  # same path, new image
+    st = os.stat(paths[1])
+    os.utime(paths[1], ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # coarse clocks: a later time for sure
+    after = cached_features(extractor, records, progress=False)
+    assert calls == [3, 1]  # only the rewritten frame ran again
+    assert after[:, 0] * 255 == pytest.approx([40, 200, 120], abs=0.5)

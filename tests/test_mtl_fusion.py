@@ -14,6 +14,7 @@ from cer.data.registry import read
 from cer.task import data_loader
 from mtl.affect_tasks import AFFECT_TASKS
 from mtl.config import MTLConfig
+from mtl.extract import frame_key
 
 IMG = 32
 
@@ -98,7 +99,8 @@ def test_feature_cache_resumes_and_rebuilds_for_other_weights(aff, tmp_path):
     keys = (cache.folder / KEYS).read_text().splitlines()
     assert len(keys) == len(set(keys)) == len(records)
     # rows are the features of their frames, whatever batch made them
-    direct = extract_features(FrozenExtractor(run), records, progress=False).lookup([r.key for r in records[25:35]])
+    again = extract_features(FrozenExtractor(run), records, progress=False)
+    direct = again.lookup([frame_key(r) for r in records[25:35]])
     from cer.data.image_bank import ImageBank
 
     bank = ImageBank(records[25:35], IMG)
