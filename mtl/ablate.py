@@ -25,7 +25,9 @@ def describe(config: Path, overlays: Sequence[Path] = (), overrides: Sequence[st
     m, s = cfg.model, cfg.sequence
     heads = [f"au {m.au_head}", f"va {m.va_head}"] + (["cross attention"] if m.cross_attention else [])
     return {"tasks": ",".join(parse_tasks(cfg.tasks.joint)), "fuse": ",".join(cfg.fuse.runs) or "-",
-            "S/W": f"{s.length}/{s.stride or s.length}", "heads": ", ".join(heads), "au loss": cfg.loss.au,
+            "S/W": f"{s.length}/{s.stride or s.length}",
+            "temporal": m.temporal if s.length > 1 else "-",  # single frames have no temporal module
+            "heads": ", ".join(heads), "au loss": cfg.loss.au,
             "expr loss": cfg.loss.expr if cfg.loss.expr != "focal" else f"focal(gamma={cfg.loss.focal_gamma:g})",
             "optimiser": cfg.optim.name if cfg.optim.name != "sam" else f"sam({cfg.optim.sam_base})"}
 

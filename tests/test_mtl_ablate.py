@@ -58,7 +58,12 @@ def test_shipped_mtl_sweeps_load_and_differ_within_each_table():
         rows = [describe(c) for c in sorted(table.glob("*.yaml"))]
         assert len(rows) >= 2 and len({json.dumps(r, sort_keys=True) for r in rows}) == len(rows), table.name
     last = describe(SWEEPS / "004_table1" / "4_anfl_attention.yaml")
-    assert last == {"tasks": "au,expr,v,a", "fuse": "-", "S/W": "1/1", "heads": "au anfl, va bn_tanh, cross attention",
+    assert last == {"tasks": "au,expr,v,a", "fuse": "-", "S/W": "1/1", "temporal": "-",
+                    "heads": "au anfl, va bn_tanh, cross attention",
                     "au loss": "asymmetric", "expr loss": "ce", "optimiser": "sam(sgd)"}
     focal = describe(SWEEPS / "004_table1" / "4_anfl_attention.yaml", overrides=["loss.expr=focal"])
     assert focal["expr loss"] == "focal(gamma=2)"  # a focal row is told apart from a CE one
+    clips = describe(SWEEPS / "002_table3" / "v_s10_w10.yaml")
+    assert clips["temporal"] == "lstm"
+    assert describe(SWEEPS / "002_table3" / "v_s10_w10.yaml", overrides=["model.temporal=transformer"])[
+        "temporal"] == "transformer"  # a transformer row is told apart from an LSTM one
