@@ -3,15 +3,14 @@ part it held out, and ``cer folds`` trains, scores and tabulates every fold and 
 
 from __future__ import annotations
 
-import csv
 import json
-import re
 import statistics
 
 import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from sweep_checks import two_folds_and_full
 from tiny_ce import tiny_ce_config
 
 from cer.cli import main
@@ -59,13 +58,7 @@ def test_cer_folds_validates_each_fold_on_what_it_held_out_tabulates_and_skips_f
     config.write_text(yaml.safe_dump(tiny_ce_config(raf, [1, 1], [0.0, 1.0])))
     out = tmp_path / "cv"
     args = ["folds", str(config), "--folds", "2", "--out", str(out)]
-    result = CliRunner().invoke(main, args)
-    assert result.exit_code == 0, result.output
-    assert re.findall(r"^\[(\d)/3\] (\w+)(: done, skipped)?", result.output, flags=re.M) == [
-        ("1", "fold0", ""), ("2", "fold1", ""), ("3", "full", "")]
-    with (out / "folds.csv").open() as f:
-        table = {r["run"]: r for r in csv.DictReader(f)}
-    assert list(table) == ["fold0", "fold1", "mean", "std", "full"]
+    output, table = two_folds_and_full(main, args, out)
     for k in range(2):
         # scored as validated: the held-out faces of a C-EXPR-DB class (RAF-DB has 11 compound classes)
         held = compound_targets(held_out_faces(fold_config(raf, 2, k)), constraint_set("c-expr"))[0]
@@ -80,7 +73,7 @@ def test_cer_folds_validates_each_fold_on_what_it_held_out_tabulates_and_skips_f
     folds = [float(table[f"fold{k}"]["f1"]) for k in range(2)]
     assert float(table["mean"]["f1"]) == pytest.approx(statistics.mean(folds))
     assert float(table["std"]["f1"]) == pytest.approx(statistics.stdev(folds))
-    assert f"cer predict VIDEOS --model {out / 'full'} --model {out / 'fold0'} --model {out / 'fold1'}" in result.output
+    assert f"cer predict VIDEOS --model {out / 'full'} --model {out / 'fold0'} --model {out / 'fold1'}" in output
 
     evaluated = CliRunner().invoke(main, ["evaluate", str(out / "fold1")])  # its held-out fold by default
     assert evaluated.exit_code == 0, evaluated.output

@@ -3,13 +3,12 @@ fold model scored on the frames it held out, tabulated with the mean ± std, fin
 
 from __future__ import annotations
 
-import csv
 import json
-import re
 import statistics
 
 import pytest
 from click.testing import CliRunner
+from sweep_checks import fold_run_order, read_fold_table, two_folds_and_full
 
 from cer.data.folds import fold_split
 from cer.data.registry import read
@@ -27,14 +26,8 @@ def test_mtl_folds_trains_the_folds_and_the_full_model_tabulates_them_and_skips_
     tiny = [f"data.train.path={aff}", f"data.val.path={aff}", "epochs=1", "model.img_size=32", "train.progress=false",
             "optim.batch_size=32", "model.drop_path=0.0"]
     args = ["folds", str(config), "--folds", "2", "--out", str(out), *[a for s in tiny for a in ("--set", s)]]
-    result = CliRunner().invoke(main, args)
-    assert result.exit_code == 0, result.output
-    assert re.findall(r"^\[(\d)/3\] (\w+)(: done, skipped)?", result.output, flags=re.M) == [
-        ("1", "fold0", ""), ("2", "fold1", ""), ("3", "full", "")]
+    output, table = two_folds_and_full(main, args, out)
 
-    with (out / "folds.csv").open() as f:
-        table = {r["run"]: r for r in csv.DictReader(f)}
-    assert list(table) == ["fold0", "fold1", "mean", "std", "full"]
     train = read("aff-wild2-mtl", aff, split="train")
     for k in range(2):
         row, meta = table[f"fold{k}"], json.loads((out / f"fold{k}" / "best" / "model.json").read_text())
@@ -52,16 +45,15 @@ def test_mtl_folds_trains_the_folds_and_the_full_model_tabulates_them_and_skips_
     mean_row = f"| mean ± std of 2 folds | held-out folds | {len(train)} | {mean:.4f} ± {std:.4f} | "  # then the parts
     assert mean_row in markdown and markdown.index(mean_row) < markdown.index("| full | data.val |")
     members = f"{out / 'full'},{out / 'fold0'},{out / 'fold1'}"
-    assert f"mtl evaluate {out / 'full'} --ensemble {members} --combine vote" in result.output
+    assert f"mtl evaluate {out / 'full'} --ensemble {members} --combine vote" in output
 
     weights = {k: (out / k / "best" / "model.safetensors").stat().st_mtime_ns for k in ("fold0", "fold1", "full")}
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0, again.output
-    assert re.findall(r"^\[(\d)/3\] (\w+)(: done, skipped)?", again.output, flags=re.M) == [
+    assert fold_run_order(again.output, 3) == [
         ("1", "fold0", ": done, skipped"), ("2", "fold1", ": done, skipped"), ("3", "full", ": done, skipped")]
     assert weights == {k: (out / k / "best" / "model.safetensors").stat().st_mtime_ns for k in weights}
-    with (out / "folds.csv").open() as f:
-        assert {r["run"]: r for r in csv.DictReader(f)} == table  # the same models score the same
+    assert read_fold_table(out) == table  # the same models score the same
 
     other = CliRunner().invoke(main, [*args, "--fold-seed", "1"])  # other folds are other models
     assert other.exit_code == 2 and "data.fold_seed=0" in other.output and "Use another --out" in other.output
