@@ -15,7 +15,10 @@ from sklearn.metrics import f1_score
 
 
 def f1_per_class(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """[K] F1 of each class; 0 for a class that is neither present nor predicted."""
+    """[K] F1 of each class; 0 for a class that is neither present nor predicted (and for every
+    class when there are no samples: a held-out fold can hold no frame labelled for a task)."""
+    if len(y_true) == 0:
+        return np.zeros(num_classes, np.float64)
     return f1_score(
         np.asarray(y_true), np.asarray(y_pred), labels=list(range(num_classes)), average=None,
         zero_division=0,
@@ -24,13 +27,13 @@ def f1_per_class(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np
 
 def f1_macro(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
     """Macro F1 over the ``num_classes`` classes of the label space (absent classes count)."""
-    if len(y_true) == 0:
-        return 0.0
     return float(f1_per_class(y_true, y_pred, num_classes).mean())
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
     """[K, K] counts, rows = true class, columns = predicted class."""
+    if len(y_true) == 0:
+        return np.zeros((num_classes, num_classes), np.int64)
     return _sk_confusion(np.asarray(y_true), np.asarray(y_pred), labels=list(range(num_classes)))
 
 
@@ -46,6 +49,11 @@ def ccc(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(2 * cov / denom) if denom > 0 else 0.0
 
 
+def binary_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """F1 of the positive class; 0 without positives in either, or without samples."""
+    return float(f1_score(y_true, y_pred, zero_division=0)) if len(y_true) else 0.0
+
+
 def au_f1(y_true: np.ndarray, scores: np.ndarray, threshold: float | np.ndarray = 0.5) -> tuple[float, np.ndarray]:
     """Mean binary F1 over AUs and the per-AU F1s.
 
@@ -56,7 +64,7 @@ def au_f1(y_true: np.ndarray, scores: np.ndarray, threshold: float | np.ndarray 
     """
     t = np.asarray(y_true).astype(int)
     pred = (np.asarray(scores) >= np.asarray(threshold)).astype(int)
-    per_au = np.array([f1_score(t[:, j], pred[:, j], zero_division=0) for j in range(t.shape[1])])
+    per_au = np.array([binary_f1(t[:, j], pred[:, j]) for j in range(t.shape[1])])
     return float(per_au.mean()) if per_au.size else 0.0, per_au
 
 
@@ -67,7 +75,7 @@ def tune_au_thresholds(y_true: np.ndarray, scores: np.ndarray, grid: np.ndarray 
     s = np.asarray(scores)
     best = np.empty(t.shape[1])
     for j in range(t.shape[1]):
-        f1s = [f1_score(t[:, j], (s[:, j] >= g).astype(int), zero_division=0) for g in grid]
+        f1s = [binary_f1(t[:, j], (s[:, j] >= g).astype(int)) for g in grid]  # no frames: the lowest
         best[j] = grid[int(np.argmax(f1s))]
     return best
 

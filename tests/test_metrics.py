@@ -53,3 +53,14 @@ def test_best_epoch_row_is_the_first_strict_improvement():
     assert best_epoch_row(rows, "m")["epoch"] == 2
     assert best_epoch_row(rows, "m", greater_is_better=False)["epoch"] == 4
     assert best_epoch_row(rows, "other") is None
+
+
+def test_metrics_of_no_samples_are_zero_not_an_error():
+    """A held-out fold can hold no frame labelled for a task (an MTL fold of a few videos crashed
+    on it): its scores are 0 with a count of 0, as the other empty metrics (CCC) already were."""
+    none, no_aus = np.zeros(0, int), np.zeros((0, 12))
+    assert f1_macro(none, none, 7) == 0.0 and (f1_per_class(none, none, 7) == 0).all()
+    assert (confusion_matrix(none, none, 7) == 0).all() and confusion_matrix(none, none, 7).shape == (7, 7)
+    mean, per_au = au_f1(no_aus, no_aus)
+    assert mean == 0.0 and per_au.shape == (12,)
+    assert tune_au_thresholds(no_aus, no_aus).shape == (12,) and ccc(none, none) == 0.0
