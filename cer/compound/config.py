@@ -18,8 +18,10 @@ from cer.train_config import BackboneConfig, ImageDataConfig, OptimConfig, RunCo
 # The margin around an MTCNN box that frames a synthetic face as the training images frame it
 # (``cer.synth.scene.render_image``): there the image side is 1.19x the face box's longer side; on
 # the default synthetic C-EXPR-DB videos MTCNN's box is 1.10x the face box (median of 1968 frames),
-# its centre within 0.02 face sizes of the image's. 1.19 / 1.10 - 1 = 0.09. The built-in model's
-# frame-level F1 on those videos (cer predict, default smoothing): 0.224 with 0.25, 0.305 with 0.1.
+# its centre within 0.02 face sizes of the image's. 1.19 / 1.10 - 1 = 0.09 (box ratios measured on
+# renderer version 2). The built-in model's frame-level F1 on those videos (cer predict, default
+# smoothing): version 2, 0.224 with 0.25 and 0.305 with 0.1; version 3 (four_stage seed 0, compound
+# F1 0.76 on the still faces), 0.287 with 0.25 and 0.304 with 0.1.
 SYNTHETIC_FACE_MARGIN = 0.1
 
 
