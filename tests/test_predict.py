@@ -301,7 +301,7 @@ def test_command_reports_f1_against_a_ground_truth(crops_folder, model_run, tiny
     assert "frame-level macro F1 " in result.output and "videos done 1, failed 0" in result.output
 
 
-def test_crops_take_the_margin_the_model_was_trained_with(tiny_synth, model_run, tmp_path):
+def test_crops_take_the_margin_and_alignment_the_model_was_trained_with(tiny_synth, model_run, tmp_path):
     from cer.compound.config import SYNTHETIC_FACE_MARGIN, DataConfig
     from cer.data.source import DataSource
     from cer.faces.crop import DEFAULT_MARGIN
@@ -309,6 +309,7 @@ def test_crops_take_the_margin_the_model_was_trained_with(tiny_synth, model_run,
     assert DataConfig().resolved_face_margin() == SYNTHETIC_FACE_MARGIN  # every source built-in
     assert DataConfig(val=DataSource("c-expr-db", "/data/c-expr-db")).resolved_face_margin() == DEFAULT_MARGIN
     assert DataConfig(face_margin=0.4).resolved_face_margin() == 0.4
+    assert DataConfig().builtin_only() and not DataConfig(val=DataSource("c-expr-db", "/data/c")).builtin_only()
     meta = yaml.safe_load((model_run / "best" / "model.json").read_text())
     assert meta["face_margin"] == DEFAULT_MARGIN  # the tiny model read its faces from paths
 
@@ -321,6 +322,9 @@ def test_crops_take_the_margin_the_model_was_trained_with(tiny_synth, model_run,
     default = probabilities()
     assert len(default) > 0 and np.array_equal(default, probabilities(margin=DEFAULT_MARGIN))
     assert not np.allclose(default, probabilities(margin=0.0))  # a tighter crop is another input
+    # its faces came from paths, so no template is known: box crops, unless told to align
+    assert meta["face_template"] is None and np.array_equal(default, probabilities(align="box"))
+    assert not np.allclose(default, probabilities(align="builtin"))  # aligned on MTCNN's landmarks
 
 
 def perturbed_copy(run: Path, folder: Path, **meta_changes) -> Path:

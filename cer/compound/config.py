@@ -59,11 +59,14 @@ class DataConfig(ImageDataConfig):
         same = next((s for s in self.single if s.reader == source.reader and s.path is not None), None)
         return DataSource(source.reader, same.path, dict(source.options)) if same else source
 
+    def builtin_only(self) -> bool:
+        """Whether every face source is the built-in synthetic data (no path given)."""
+        return all(s.path is None for s in [*self.single, *self.compound, *([self.val] if self.val else [])])
+
     def resolved_face_margin(self) -> float:
         if self.face_margin is not None:
             return self.face_margin
-        sources = [*self.single, *self.compound, *([self.val] if self.val else [])]
-        return SYNTHETIC_FACE_MARGIN if all(s.path is None for s in sources) else DEFAULT_MARGIN
+        return SYNTHETIC_FACE_MARGIN if self.builtin_only() else DEFAULT_MARGIN
 
 
 @dataclass

@@ -26,6 +26,7 @@ from cer.data.record import FaceRecord
 from cer.data.source import DataSource
 from cer.models.backbone import VIT_MEAN, VIT_STD, normalise
 from cer.models.trained import save_classifier
+from cer.synth.face_geometry import aligned_template
 from cer.synth.sources import read_data
 from cer.task import EvalData, TrainData
 from cer.taxonomy import CE_BASIC, ConstraintSet, constraint_set
@@ -232,6 +233,9 @@ class CompoundTask:
         save_classifier(model, folder, m.name, m.img_size, {
             "label_space": CE_BASIC.name, "classes": list(CE_BASIC.classes), "mean": list(MEAN),
             "std": list(STD), "constrain": self.cset.name, "face_margin": self.cfg.data.resolved_face_margin(),
+            # the landmarks' place in the built-in aligned crops, for cer predict --align (real data
+            # sets do not publish the template of their alignment)
+            "face_template": [list(p) for p in aligned_template()] if self.cfg.data.builtin_only() else None,
             "config": to_dict(self.cfg),
         })
 

@@ -75,10 +75,15 @@ def _check_constrain(ctx: click.Context, param: click.Parameter, value: str | No
               help="Context added around a detected face box, as a share of its longer side, so that "
                    "crops are framed like the training faces [default: the model's face_margin, "
                    "else 0.25].")
+@click.option("--align", type=click.Choice(["auto", "box", "builtin"]), default="auto", show_default=True,
+              help="auto: align each detected face on its five landmarks (MTCNN) as the model's training "
+                   "faces were aligned, where the model records how (face_template); else crop the box "
+                   "with --margin. box: always crop the box. builtin: align on the built-in renderer's "
+                   "template (models trained on the built-in faces before they recorded it).")
 def predict(inputs: tuple[str, ...], model: tuple[str, ...], constrain: str | None, faces: str, detector: str,
             all_faces: bool, smooth: str, batch_size: int, out: str | None, overwrite: bool,
             skip_done: bool, submission: str | None, ground_truth: str | None, plot: bool, annotate: bool,
-            device: str, full_every: int, margin: float | None) -> None:
+            device: str, full_every: int, margin: float | None, align: str) -> None:
     """Label every frame of INPUTS (videos, folders of frames, images; folders are searched) with a
     compound expression.
 
@@ -99,7 +104,7 @@ def predict(inputs: tuple[str, ...], model: tuple[str, ...], constrain: str | No
             list(inputs), list(model) or None, constrain=constrain, faces=faces, detector=detector, all_faces=all_faces,
             smooth=smooth, batch_size=batch_size, out=out, overwrite=overwrite, skip_done=skip_done,
             submission=submission, ground_truth=ground_truth, plot=plot, annotate=annotate, device=device,
-            progress=None, keep_rows=False, full_every=full_every, margin=margin,
+            progress=None, keep_rows=False, full_every=full_every, margin=margin, align=align,
         )
     except (FileExistsError, FileNotFoundError, ValueError, RuntimeError) as err:
         raise click.ClickException(str(err)) from None

@@ -95,7 +95,8 @@ def predict(inputs: str | Path | Sequence[str | Path], model: str | Path | Seque
             out: str | Path | None = None, overwrite: bool = False, skip_done: bool = False,
             submission: str | Path | None = None, ground_truth: str | Path | None = None,
             plot: bool = False, annotate: bool = False, device: str = "auto", progress: bool | None = None,
-            keep_rows: bool = True, full_every: int = 25, margin: float | None = None) -> Predictions:
+            keep_rows: bool = True, full_every: int = 25, margin: float | None = None,
+            align: str = "auto") -> Predictions:
     """Compound-expression labels for every frame of videos, frame folders and images.
 
     Writes into ``out`` a per-frame CSV per input, ``summary.csv`` and, if asked, the submission,
@@ -127,6 +128,10 @@ def predict(inputs: str | Path | Sequence[str | Path], model: str | Path | Seque
         full_every: see :class:`FaceSearch`.
         margin: context around a detected box, as a share of its longer side; default: the
             model's ``face_margin`` (the framing of its training faces), else 0.25.
+        align: ``auto`` aligns detected faces on their five landmarks where the model records the
+            template its training faces were aligned on (``face_template``), else box-crops them;
+            ``box`` always box-crops; ``builtin`` aligns on the built-in renderer's template (models
+            trained on the built-in data before they recorded it).
 
     Returns:
         The per-frame rows (if ``keep_rows``) with the summaries and the score attached.
@@ -179,6 +184,7 @@ def predict(inputs: str | Path | Sequence[str | Path], model: str | Path | Seque
         FaceClassifier(members, resolve_device(device)),
         create_detector("full" if faces == "full" else detector), cset, smoothing,
         all_faces=all_faces, batch_size=batch_size, margin=margin, full_every=full_every,
+        template=None if faces == "full" else face_template(align, folders, members),
     )
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
@@ -231,6 +237,32 @@ def predict(inputs: str | Path | Sequence[str | Path], model: str | Path | Seque
             score = score_submission(Path(submission), Path(ground_truth), len(cset))
     return Predictions(rows, summaries=summaries, out=out, submission=submission, score=score,
                        frames=frames, seconds=seconds, skipped_files=skipped)
+
+
+def face_template(align: str, folders: Sequence, members: Sequence[tuple[Any, dict[str, Any]]]) -> Any:
+    """The landmark template detected faces are aligned on (None: box crops), for ``--align``."""
+    if align == "box":
+        return None
+    if align == "builtin":
+        from cer.synth.face_geometry import aligned_template
+
+        return aligned_template()
+    if align != "auto":
+        raise ValueError(f"align must be auto, box or builtin, got {align!r}")
+    recorded = [meta.get("face_template", _builtin_template_of(meta)) for _, meta in members]
+    return _agreed(folders, [(None, {"face_template": t}) for t in recorded], "face_template", None, "--align")
+
+
+def _builtin_template_of(meta: dict[str, Any]) -> Any:
+    """For a CE model saved before models recorded ``face_template``: the built-in template if its
+    stored config read only the built-in faces (no source has a path), else None (box crops)."""
+    data = (meta.get("config") or {}).get("data") or {}
+    sources = [*(data.get("single") or []), *(data.get("compound") or []), *([data["val"]] if data.get("val") else [])]
+    if not sources or any(s.get("path") is not None for s in sources):
+        return None
+    from cer.synth.face_geometry import aligned_template
+
+    return [list(p) for p in aligned_template()]
 
 
 def _agreed(folders: Sequence, members: Sequence[tuple[Any, dict[str, Any]]], key: str, default: Any,

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from cer.compound.constrained import constrained_scores
+from cer.faces.align import Template, align_face
 from cer.faces.crop import DEFAULT_MARGIN, crop_face
 from cer.faces.detectors import Box, FaceDetector
 from cer.faces.search import FaceSearch
@@ -87,6 +88,8 @@ class VideoPredictor:
         batch_size: face crops per forward pass.
         detect_batch: frames per detector call.
         margin: context around a detected box, in box sizes (0 for already-cropped faces).
+        template: where the model's training faces had their five landmarks (``cer.faces.align``);
+            faces whose detector gives landmarks are then aligned on it instead of box-cropped.
         full_every: see :class:`FaceSearch`.
         min_face_frames: a face must be found in this many frames (nearly) in a row to count
             (see :func:`cer.predict.smoothing.persistent_faces`); sources shorter than that are exempt.
@@ -94,12 +97,14 @@ class VideoPredictor:
 
     def __init__(self, classifier: FaceClassifier, detector: FaceDetector, cset: ConstraintSet,
                  smoothing: Smoothing, all_faces: bool = False, batch_size: int = 64, detect_batch: int = 8,
-                 margin: float = DEFAULT_MARGIN, full_every: int = 25, min_face_frames: int = 3):
+                 margin: float = DEFAULT_MARGIN, full_every: int = 25, min_face_frames: int = 3,
+                 template: Template | None = None):
         self.classify, self.cset, self.smoothing = classifier, cset, smoothing
         self.min_face_frames = min_face_frames
         # The full-frame "detector" has nothing to search for: regions would only shrink the crop.
         self.search = FaceSearch(detector, full_every=1 if detector.name == "full" else full_every)
         self.all_faces, self.batch_size, self.detect_batch, self.margin = all_faces, batch_size, detect_batch, margin
+        self.template = template
 
     def predict(self, source: Source, on_frames: Callable[[int], None] = lambda n: None) -> VideoPrediction:
         """Stream ``source`` once; ``on_frames(n)`` after every n frames (progress)."""
@@ -124,7 +129,7 @@ class VideoPredictor:
                     face_pos.append(pos)
                     face_ids.append(face_id)
                     boxes.append((box.x, box.y, box.w, box.h, box.score))
-                    pending.append(crop_face(frame.image, box, self.classify.size, margin=self.margin))
+                    pending.append(self._crop(frame.image, box))
             if len(pending) >= self.batch_size:
                 probs.append(self.classify(pending))
                 pending = []
@@ -133,6 +138,11 @@ class VideoPredictor:
             on_frames(len(chunk))
         probs.append(self.classify(pending))
         return self._finish(source.name, frames, stamps, errors, face_pos, face_ids, boxes, np.concatenate(probs))
+
+    def _crop(self, image: np.ndarray, box: Box) -> np.ndarray:
+        if self.template is not None and box.landmarks is not None:
+            return align_face(image, box.landmarks, self.template, self.classify.size)
+        return crop_face(image, box, self.classify.size, margin=self.margin)
 
     def _track(self, tracker: Any, boxes: list[Box]) -> list[tuple[int, Box]]:
         if self.all_faces:

@@ -265,3 +265,16 @@ class Raster(Projection):
         planes = planes.clip(0, 255, out=planes).astype(np.uint8)
         return cv2.merge(list(planes))
 
+
+
+def aligned_template() -> tuple[tuple[float, float], ...]:
+    """Where the "face" framing puts the five alignment landmarks of a frontal average face, as
+    ``(column, row)`` fractions of the crop side (the template ``cer.faces.align`` aligns
+    detected faces on, so that they are framed as the built-in training faces are)."""
+    from cer.synth.identity import Identity
+
+    size = 1000
+    proj = Projection(Identity(), Pose(), size, "face", jaw=0.0)
+    points = [proj.to_head_frame((u,), (v,)) for u, v in ALIGN_LANDMARKS]
+    cols, rows = proj.pixel_coords([p[0][0] for p in points], [p[1][0] for p in points])
+    return tuple(((c + 0.5) / size, (r + 0.5) / size) for c, r in zip(cols, rows))
