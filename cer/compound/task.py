@@ -65,7 +65,7 @@ def split_pools(records: list[FaceRecord]) -> tuple[list[FaceRecord], np.ndarray
             compounds, np.asarray(compound_labels, np.float32).reshape(-1, k))
 
 
-def describe(source: DataSource) -> str:
+def source_name(source: DataSource) -> str:
     return f"{source.reader} {source.path or '(synthetic)'}"
 
 
@@ -139,11 +139,11 @@ class CompoundTask:
         if held_out is not None:
             self.val_set = self._val_images(held_out, f"held-out fold {cfg.data.fold}", self.cset, size)
         elif cfg.data.val is not None:
-            self.val_set = self._val_images(self._read(cfg.data.val), describe(cfg.data.val), self.cset, size)
+            self.val_set = self._val_images(self._read(cfg.data.val), source_name(cfg.data.val), self.cset, size)
         else:
             self.val_set = None
         basic_val = cfg.data.resolved_basic_val()
-        self.basic_val_set = (self._val_images(self._read(basic_val), describe(basic_val), BASIC, size)
+        self.basic_val_set = (self._val_images(self._read(basic_val), source_name(basic_val), BASIC, size)
                               if basic_val is not None else None)
         log.info(f"data: {len(singles)} single-expression faces, {len(compounds)} real compound faces, "
                  f"{len(self.val_set) if self.val_set else 0} validation faces ({self.cset.name}), "
