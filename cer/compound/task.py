@@ -20,7 +20,7 @@ from cer.compound.curriculum import CurriculumSampler
 from cer.compound.data import CurriculumDataset, LabelledImages, collate_recipes, compound_targets
 from cer.compound.evaluate import basic_metrics, evaluate_compound
 from cer.config import to_dict
-from cer.data.folds import held_out_mask
+from cer.data.folds import group_of, held_out_mask
 from cer.data.image_bank import ImageBank
 from cer.data.record import FaceRecord
 from cer.data.source import DataSource
@@ -69,10 +69,15 @@ def source_name(source: DataSource) -> str:
     return f"{source.reader} {source.path or '(synthetic)'}"
 
 
+def read_source(cfg: CEConfig, source: DataSource) -> list[FaceRecord]:
+    """The records of one source, read as the run reads them (its data settings and seed)."""
+    return read_data(source, cfg.data, cfg.train.seed)
+
+
 def read_pools(cfg: CEConfig) -> tuple[list[FaceRecord], np.ndarray, list[FaceRecord], np.ndarray]:
     """The single-expression and real compound pools of ``cfg.data`` with their multi-hot labels."""
     def read(sources: list[DataSource]) -> list[FaceRecord]:
-        return [r for s in sources for r in read_data(s, cfg.data, cfg.train.seed)]
+        return [r for s in sources for r in read_source(cfg, s)]
 
     singles, single_labels, extra_compounds, extra_labels = split_pools(read(cfg.data.single))
     _, _, compounds, compound_labels = split_pools(read(cfg.data.compound))
@@ -93,7 +98,7 @@ def split_fold(compounds: list[FaceRecord], labels: np.ndarray,
                          "faces among data.single), and these sources hold none: give data.compound a compound "
                          "set (e.g. reader raf-db-compound) or set data.folds and data.fold to null")
     held = held_out_mask(compounds, data.folds, data.fold, data.fold_seed)
-    by = "subject" if all(r.subject is not None or r.video is not None for r in compounds) else "image"
+    by = "image" if any(group_of(r).startswith("face:") for r in compounds) else "subject or video"
     log.info(f"fold {data.fold} of {data.folds} (fold_seed {data.fold_seed}, split by {by}): "
              f"{int(held.sum())} of {len(compounds)} real compound faces held out for validation")
     return [r for r, h in zip(compounds, held) if not h], labels[~held], [r for r, h in zip(compounds, held) if h]
@@ -152,7 +157,7 @@ class CompoundTask:
     # --- data -----------------------------------------------------------------------------------
 
     def _read(self, source: DataSource) -> list[FaceRecord]:
-        return read_data(source, self.cfg.data, self.cfg.train.seed)
+        return read_source(self.cfg, source)
 
     def _val_images(self, records: list[FaceRecord], where: str, cset: ConstraintSet, size: int) -> LabelledImages:
         records, targets, dropped = compound_targets(records, cset)

@@ -249,7 +249,7 @@ def face_template(align: str, folders: Sequence, members: Sequence[tuple[Any, di
         return aligned_template()
     if align != "auto":
         raise ValueError(f"align must be auto, box or builtin, got {align!r}")
-    recorded = [meta.get("face_template", _builtin_template_of(meta)) for _, meta in members]
+    recorded = [meta["face_template"] if "face_template" in meta else _builtin_template_of(meta) for _, meta in members]
     return _agreed(folders, [(None, {"face_template": t}) for t in recorded], "face_template", None, "--align")
 
 

@@ -266,7 +266,6 @@ class Raster(Projection):
         return cv2.merge(list(planes))
 
 
-
 def aligned_template() -> tuple[tuple[float, float], ...]:
     """Where the "face" framing puts the five alignment landmarks of a frontal average face, as
     ``(column, row)`` fractions of the crop side (the template ``cer.faces.align`` aligns
