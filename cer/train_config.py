@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from cer.builtin_checkpoint import BUILTIN_MAE
+
 
 @dataclass
 class OptimConfig:
@@ -125,8 +127,10 @@ class BackboneConfig:
     img_size: int = 96             # paper 002: 224
     drop_path: float = 0.1
     # local MAE (.pth with a 'model' key), timm or safetensors weights; builtin-mae: an MAE encoder
-    # pretrained on the built-in synthetic faces, built once into the cache (cer/pretrain/builtin.py)
-    checkpoint: str | None = None
+    # pretrained on the built-in synthetic faces, built once into the cache (cer/pretrain/builtin.py),
+    # the default because 001 and 002 start from a face MAE and the compact ViT learns the built-in
+    # faces far more steadily from it (README, "The built-in benchmark"); null: random weights
+    checkpoint: str | None = BUILTIN_MAE
     allow_mismatch: bool = False   # load a checkpoint whose keys differ unexpectedly (reported, not silent)
 
 

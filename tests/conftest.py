@@ -38,6 +38,25 @@ def pytest_runtest_setup(item):
     pyfeat_data.UNMARKED_TEST = None if item.get_closest_marker("network") else item.nodeid
 
 
+@pytest.fixture(autouse=True)
+def no_builtin_encoder(request, monkeypatch):
+    """A test's model starts from random weights: the default model.checkpoint=builtin-mae would
+    pretrain a full encoder (minutes) inside a test, or load the one this machine happens to cache.
+    A test that builds a model without model.checkpoint=null fails here; tests of the encoder
+    itself carry ``@pytest.mark.builtin_encoder``."""
+    if request.node.get_closest_marker("builtin_encoder"):
+        return
+    import cer.builtin_checkpoint as builtin_checkpoint
+
+    def refuse(checkpoint, name, img_size):
+        if checkpoint == builtin_checkpoint.BUILTIN_MAE:
+            raise AssertionError(f"{request.node.nodeid} builds {name} at {img_size} px with model.checkpoint="
+                                 "builtin-mae; give its config model.checkpoint=null (or mark it builtin_encoder)")
+        return checkpoint
+
+    monkeypatch.setattr(builtin_checkpoint, "resolve_checkpoint", refuse)
+
+
 def pytest_runtest_teardown(item):
     pyfeat_data.UNMARKED_TEST = None
 

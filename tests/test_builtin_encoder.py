@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.builtin_encoder  # these tests build the encoder, on tiny settings
+
 
 @pytest.fixture
 def counted_builds(tiny_synth, tmp_path, monkeypatch):
@@ -110,3 +112,10 @@ def test_a_distributed_run_is_told_to_build_the_encoder_first(tiny_synth, tmp_pa
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(RuntimeError, match="cer pretrain --builtin"):
         builtin_encoder("vit_face_tiny", 32)
+
+
+def test_ce_and_mtl_start_from_the_builtin_encoder_by_default():
+    from cer.compound.config import CEConfig
+    from mtl.config import MTLConfig
+
+    assert CEConfig().model.checkpoint == "builtin-mae" and MTLConfig().model.checkpoint == "builtin-mae"

@@ -69,7 +69,8 @@ def test_a_task_that_does_not_split_folds_refuses_them():
     assert PretrainDataConfig().folds is None  # off by default
 
 
-TINY = ["--epochs", "1", "--set", "model.img_size=32", "--set", "train.progress=false",
+TINY = ["--epochs", "1", "--set", "model.img_size=32", "--set", "model.checkpoint=null",
+        "--set", "train.progress=false",
         "--set", "optim.batch_size=32", "--set", "model.drop_path=0.0"]
 
 

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from mtl.cli import main
 from mtl.ensemble import combine_members, vote_action_units, vote_expression
 
-TINY = ["--epochs", "1", "--set", "model.img_size=32", "--set", "train.progress=false",
+TINY = ["--epochs", "1", "--set", "model.img_size=32", "--set", "model.checkpoint=null",
+        "--set", "train.progress=false",
         "--set", "optim.batch_size=32", "--set", "model.drop_path=0.0"]
 
 

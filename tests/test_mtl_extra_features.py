@@ -160,6 +160,7 @@ def test_a_run_serves_each_stream_beside_the_visual_features_and_the_model_uses_
     aff, audio, text = streams
     cfg = load_config(MTLConfig, overrides=[
         f"data.train.path={aff}", f"data.val.path={aff}", "tasks.joint=au,va", "model.img_size=32",
+        "model.checkpoint=null",
         "sequence.length=4", "train.progress=false", "optim.batch_size=16", "model.temporal=transformer",
         "model.transformer.layers=1", "model.transformer.heads=2", "model.transformer.width=16",
         f"fuse.extra=[{{path: {audio}, name: audio}}, {{path: {text}, name: text}}]"])

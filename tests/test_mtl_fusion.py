@@ -44,6 +44,7 @@ def build_task(aff: Path, fused: list[Path], live: bool):
 
     cfg = load_config(MTLConfig, overrides=[
         f"data.train.path={aff}", f"data.val.path={aff}", "tasks.joint=au,va", f"model.img_size={IMG}",
+        "model.checkpoint=null",
         f"fuse.runs={[str(f) for f in fused]}", f"fuse.live={'true' if live else 'false'}", "sequence.length=4",
         "train.progress=false", "augment.hflip=0.5", "optim.batch_size=16",
     ])

@@ -212,7 +212,8 @@ def test_mtl_train_with_every_004_switch_runs_an_epoch_and_evaluate_agrees(tiny_
 
     aff, run = tiny_synth / "aff-wild2", tmp_path / "run"
     switches = ["model.au_head=anfl", "model.va_head=bn_tanh", "model.cross_attention=true", "loss.au=asymmetric"]
-    tiny = ["model.img_size=32", "train.progress=false", "optim.batch_size=32", "model.drop_path=0.0",
+    tiny = ["model.img_size=32", "model.checkpoint=null", "train.progress=false", "optim.batch_size=32",
+            "model.drop_path=0.0",
             "optim.name=sam"]  # the paper's optimiser: its second pass runs the BatchNorm head again
     args = ["train", "--joint", "au,expr,va", "--data", str(aff), "--epochs", "1", "-o", str(run)]
     for item in switches + tiny:

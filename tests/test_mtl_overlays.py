@@ -15,7 +15,8 @@ from mtl.config import MTLConfig
 OVERLAYS = Path(__file__).parent.parent / "mtl" / "overlays"
 PAPER_003 = OVERLAYS / "paper_003.yaml"
 TRANSFORMER_FUSION = OVERLAYS / "transformer_fusion.yaml"
-TINY = ["model.img_size=32", "train.progress=false", "optim.batch_size=32", "model.drop_path=0.0"]
+TINY = ["model.img_size=32", "model.checkpoint=null", "train.progress=false", "optim.batch_size=32",
+        "model.drop_path=0.0"]
 
 
 def test_paper_003_overlay_sets_its_optimiser_ema_clipping_early_stopping_and_focal_loss():

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from cer.data.registry import read
 from mtl.cli import main
 
-TINY = ["--set", "model.img_size=32", "--set", "train.progress=false", "--set", "optim.batch_size=32",
-        "--set", "model.drop_path=0.0"]
+TINY = ["--set", "model.img_size=32", "--set", "model.checkpoint=null", "--set", "train.progress=false",
+        "--set", "optim.batch_size=32", "--set", "model.drop_path=0.0"]
 
 
 def mtl(*args: str) -> str:

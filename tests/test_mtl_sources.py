@@ -135,7 +135,8 @@ def test_a_mixed_source_run_reads_each_source_and_logs_and_stores_its_counts(tin
     aff, raf = tiny_synth / "aff-wild2", tiny_synth / "raf-db"
     run = tmp_path / "run"
     extra = f"data.extra_train=[{{reader: raf-db-basic, path: '{raf}', options: {{split: train}}, tasks: expr}}]"
-    tiny = ["model.img_size=32", "train.progress=false", "optim.batch_size=32", "model.drop_path=0.0", extra]
+    tiny = ["model.img_size=32", "model.checkpoint=null", "train.progress=false", "optim.batch_size=32",
+            "model.drop_path=0.0", extra]
     args = ["train", "--joint", "au,expr,va", "--data", str(aff), "--epochs", "1", "-o", str(run)]
     with caplog.at_level(logging.INFO, logger="mtl"):
         result = CliRunner().invoke(main, [*args, *[a for s in tiny for a in ("--set", s)]], catch_exceptions=False)

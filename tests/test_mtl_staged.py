@@ -112,7 +112,7 @@ def test_a_run_of_another_width_is_still_refused_naming_the_keys(au_run):
 def test_frozen_backbone_stays_as_loaded_while_the_heads_train(aff, au_run, tmp_path):
     run = tmp_path / "expr"
     mtl("train", "--joint", "au,expr", "--data", str(aff), "--epochs", "1", "-o", str(run),
-        "--set", f"model.checkpoint={au_run}", "--set", "model.freeze_backbone=true", *TINY)
+        *TINY, "--set", f"model.checkpoint={au_run}", "--set", "model.freeze_backbone=true")  # after TINY's null
     new, old = load_mtl(run)[0], load_mtl(au_run)[0]
     assert_equal(part(new, "backbone."), part(old, "backbone."))
     assert not torch.equal(new.heads.au.weight, old.heads.au.weight)

@@ -14,7 +14,7 @@ def tiny_ce_config(raf: Path, epochs: list[int], compound: list[float]) -> dict:
             "val": {"reader": "raf-db-compound", "path": str(raf), "options": {"split": "test"}},
         },
         "curriculum": {"epochs": epochs, "compound": compound},
-        "model": {"img_size": 32, "drop_path": 0.0},
+        "model": {"img_size": 32, "drop_path": 0.0, "checkpoint": None},  # random weights: no MAE in tests
         "optim": {"batch_size": 16, "warmup_epochs": 0.5},
         "train": {"progress": False},
     }
