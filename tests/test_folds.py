@@ -70,8 +70,7 @@ def test_a_task_that_does_not_split_folds_refuses_them():
 
 
 TINY = ["--epochs", "1", "--set", "model.img_size=32", "--set", "model.checkpoint=null",
-        "--set", "train.progress=false",
-        "--set", "optim.batch_size=32", "--set", "model.drop_path=0.0"]
+        "--set", "train.progress=false", "--set", "optim.batch_size=32", "--set", "model.drop_path=0.0"]
 
 
 def test_mtl_trains_and_evaluates_on_a_fold(tiny_synth, tmp_path):

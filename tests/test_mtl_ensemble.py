@@ -15,8 +15,7 @@ from mtl.cli import main
 from mtl.ensemble import combine_members, vote_action_units, vote_expression
 
 TINY = ["--epochs", "1", "--set", "model.img_size=32", "--set", "model.checkpoint=null",
-        "--set", "train.progress=false",
-        "--set", "optim.batch_size=32", "--set", "model.drop_path=0.0"]
+        "--set", "train.progress=false", "--set", "optim.batch_size=32", "--set", "model.drop_path=0.0"]
 
 
 def probs(*rows: list[float]) -> np.ndarray:

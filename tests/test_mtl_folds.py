@@ -24,8 +24,7 @@ def test_mtl_folds_trains_the_folds_and_the_full_model_tabulates_them_and_skips_
     config.write_text("tasks:\n  joint: au,expr,va\n")
     out = tmp_path / "cv"
     tiny = [f"data.train.path={aff}", f"data.val.path={aff}", "epochs=1", "model.img_size=32",
-            "model.checkpoint=null", "train.progress=false",
-            "optim.batch_size=32", "model.drop_path=0.0"]
+            "model.checkpoint=null", "train.progress=false", "optim.batch_size=32", "model.drop_path=0.0"]
     args = ["folds", str(config), "--folds", "2", "--out", str(out), *[a for s in tiny for a in ("--set", s)]]
     output, table = two_folds_and_full(main, args, out)
 
