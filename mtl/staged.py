@@ -19,6 +19,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
+from cer.builtin_checkpoint import BUILTIN_MAE
 from cer.models.checkpoint import CheckpointMismatchError, LoadReport, interpolate_pos_embed
 from cer.models.trained import WEIGHTS
 from mtl.model import MTLModel
@@ -30,8 +31,10 @@ POS_EMBED = "backbone.pos_embed"  # a ViT backbone's position embeddings: one pe
 
 
 def is_run_checkpoint(path: str | Path) -> bool:
-    """Whether ``model.checkpoint`` names a folder (a finished run), not a weights file."""
-    return Path(path).is_dir()
+    """Whether ``model.checkpoint`` names a folder (a finished run), not a weights file. The bare name
+    ``builtin-mae`` is always the cached encoder, even where the working directory has a folder of that
+    name (give that folder as ``./builtin-mae``)."""
+    return str(path) != BUILTIN_MAE and Path(path).is_dir()
 
 
 def _named(keys: list[str]) -> str:

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from click.testing import CliRunner
+from tiny_mtl import TINY_MTL_ARGS
 
 from cer.data.folds import fold_groups, fold_split, group_of
 from cer.data.record import FaceRecord
@@ -69,16 +70,12 @@ def test_a_task_that_does_not_split_folds_refuses_them():
     assert PretrainDataConfig().folds is None  # off by default
 
 
-TINY = ["--epochs", "1", "--set", "model.img_size=32", "--set", "model.checkpoint=null",
-        "--set", "train.progress=false", "--set", "optim.batch_size=32", "--set", "model.drop_path=0.0"]
-
-
 def test_mtl_trains_and_evaluates_on_a_fold(tiny_synth, tmp_path):
     aff = tiny_synth / "aff-wild2"
     run = tmp_path / "fold1"
     fold = ["--set", "data.folds=3", "--set", "data.fold=1"]
-    result = CliRunner().invoke(main, ["train", "--joint", "v", "--data", str(aff), "-o", str(run), *fold, *TINY],
-                                catch_exceptions=False)
+    args = ["train", "--joint", "v", "--data", str(aff), "-o", str(run), *fold, *TINY_MTL_ARGS]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     train, val = fold_split(read("aff-wild2-mtl", aff, split="train"), 3, 1)
     assert f"validation (v; {len(val)} frames)" in result.output
@@ -86,5 +83,5 @@ def test_mtl_trains_and_evaluates_on_a_fold(tiny_synth, tmp_path):
     assert result.exit_code == 0, result.output
     assert re.search(rf"\(v; {len(val)} frames\)", result.output)
     result = CliRunner().invoke(main, ["train", "--joint", "v", "--data", str(aff), "--set", "data.folds=3",
-                                       "--set", "data.fold=3", *TINY])
+                                       "--set", "data.fold=3", *TINY_MTL_ARGS])
     assert result.exit_code == 2 and "data.fold is the held-out fold, 0..2" in result.output

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sweep_checks import read_table, run_order
+from tiny_mtl import TINY_MTL, as_set_options
 
 from mtl.ablate import ablate, describe
 
@@ -29,9 +30,8 @@ def test_mtl_ablate_runs_seed_major_skips_finished_runs_and_tabulates_p_mtl(tiny
     for name, metrics in done.items():
         (out / name / "seed0" / "report").mkdir(parents=True)
         (out / name / "seed0" / "report" / "final_metrics.json").write_text(json.dumps(metrics))
-    tiny = [f"data.train.path={aff}", f"data.val.path={aff}", "epochs=1", "model.img_size=32", "model.checkpoint=null",
-            "train.progress=false", "optim.batch_size=32", "model.drop_path=0.0"]
-    args = [str(au), str(va), "--seeds", "2", "--out", str(out), *[a for s in tiny for a in ("--set", s)]]
+    tiny = [f"data.train.path={aff}", f"data.val.path={aff}", "epochs=1", *TINY_MTL]
+    args = [str(au), str(va), "--seeds", "2", "--out", str(out), *as_set_options(tiny)]
     result = CliRunner().invoke(ablate, args)
     assert result.exit_code == 0, result.output
     order = run_order(result.output, jobs=4)

@@ -10,12 +10,10 @@ from pathlib import PurePath
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from tiny_mtl import TINY_MTL_ARGS
 
 from mtl.cli import main
 from mtl.ensemble import combine_members, vote_action_units, vote_expression
-
-TINY = ["--epochs", "1", "--set", "model.img_size=32", "--set", "model.checkpoint=null",
-        "--set", "train.progress=false", "--set", "optim.batch_size=32", "--set", "model.drop_path=0.0"]
 
 
 def probs(*rows: list[float]) -> np.ndarray:
@@ -92,7 +90,7 @@ def runs(tiny_synth, tmp_path_factory):
     folder = tmp_path_factory.mktemp("ensemble-runs")
     for name, joint, seed in (("a", "au,expr,va", 0), ("b", "au,expr,va", 1), ("v", "v", 0)):
         result = mtl("train", "--joint", joint, "--data", str(aff), "-o", str(folder / name),
-                     "--set", f"train.seed={seed}", *TINY)
+                     "--set", f"train.seed={seed}", *TINY_MTL_ARGS)
         assert result.exit_code == 0, result.output
     return folder
 

@@ -9,6 +9,7 @@ import statistics
 import pytest
 from click.testing import CliRunner
 from sweep_checks import fold_run_order, read_fold_table, two_folds_and_full
+from tiny_mtl import TINY_MTL, as_set_options
 
 from cer.data.folds import fold_split
 from cer.data.registry import read
@@ -23,9 +24,8 @@ def test_mtl_folds_trains_the_folds_and_the_full_model_tabulates_them_and_skips_
     config = tmp_path / "joint.yaml"
     config.write_text("tasks:\n  joint: au,expr,va\n")
     out = tmp_path / "cv"
-    tiny = [f"data.train.path={aff}", f"data.val.path={aff}", "epochs=1", "model.img_size=32",
-            "model.checkpoint=null", "train.progress=false", "optim.batch_size=32", "model.drop_path=0.0"]
-    args = ["folds", str(config), "--folds", "2", "--out", str(out), *[a for s in tiny for a in ("--set", s)]]
+    tiny = [f"data.train.path={aff}", f"data.val.path={aff}", "epochs=1", *TINY_MTL]
+    args = ["folds", str(config), "--folds", "2", "--out", str(out), *as_set_options(tiny)]
     output, table = two_folds_and_full(main, args, out)
 
     train = read("aff-wild2-mtl", aff, split="train")

@@ -10,6 +10,7 @@ import math
 import pytest
 import torch
 from click.testing import CliRunner
+from tiny_mtl import TINY_MTL
 
 from cer.config import ConfigError, load_config
 from mtl.affect_tasks import AFFECT_TASKS, au_weights, task_registry
@@ -212,9 +213,7 @@ def test_mtl_train_with_every_004_switch_runs_an_epoch_and_evaluate_agrees(tiny_
 
     aff, run = tiny_synth / "aff-wild2", tmp_path / "run"
     switches = ["model.au_head=anfl", "model.va_head=bn_tanh", "model.cross_attention=true", "loss.au=asymmetric"]
-    tiny = ["model.img_size=32", "model.checkpoint=null", "train.progress=false", "optim.batch_size=32",
-            "model.drop_path=0.0",
-            "optim.name=sam"]  # the paper's optimiser: its second pass runs the BatchNorm head again
+    tiny = [*TINY_MTL, "optim.name=sam"]  # the paper's optimiser: its second pass runs the BatchNorm head again
     args = ["train", "--joint", "au,expr,va", "--data", str(aff), "--epochs", "1", "-o", str(run)]
     for item in switches + tiny:
         args += ["--set", item]

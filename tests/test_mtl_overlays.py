@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tiny_mtl import TINY_MTL
 
 from cer.config import load_config
 from mtl.config import MTLConfig
@@ -15,10 +16,6 @@ from mtl.config import MTLConfig
 OVERLAYS = Path(__file__).parent.parent / "mtl" / "overlays"
 PAPER_003 = OVERLAYS / "paper_003.yaml"
 TRANSFORMER_FUSION = OVERLAYS / "transformer_fusion.yaml"
-TINY = ["model.img_size=32", "model.checkpoint=null", "train.progress=false", "optim.batch_size=32",
-        "model.drop_path=0.0"]
-
-
 def test_paper_003_overlay_sets_its_optimiser_ema_clipping_early_stopping_and_focal_loss():
     cfg = load_config(MTLConfig, [PAPER_003])
     o, t = cfg.optim, cfg.train
@@ -35,7 +32,7 @@ def train_under(overlay: Path, tiny_synth: Path, run: Path, *args: str) -> list[
     from mtl.cli import main
 
     command = ["train", str(overlay), *args, "--data", str(tiny_synth / "aff-wild2"), "-o", str(run)]
-    for item in TINY:
+    for item in TINY_MTL:
         command += ["--set", item]
     result = CliRunner().invoke(main, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output

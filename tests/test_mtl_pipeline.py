@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from tiny_mtl import TINY_MTL, as_set_options
 
 from cer.data.registry import read
 from mtl.cli import main
 
-TINY = ["--set", "model.img_size=32", "--set", "model.checkpoint=null", "--set", "train.progress=false",
-        "--set", "optim.batch_size=32", "--set", "model.drop_path=0.0"]
+TINY = as_set_options(TINY_MTL)
 
 
 def mtl(*args: str) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from tiny_mtl import TINY_MTL, as_set_options
 
 from cer.config import ConfigError, load_config
 from cer.data.record import FaceRecord
@@ -135,11 +136,10 @@ def test_a_mixed_source_run_reads_each_source_and_logs_and_stores_its_counts(tin
     aff, raf = tiny_synth / "aff-wild2", tiny_synth / "raf-db"
     run = tmp_path / "run"
     extra = f"data.extra_train=[{{reader: raf-db-basic, path: '{raf}', options: {{split: train}}, tasks: expr}}]"
-    tiny = ["model.img_size=32", "model.checkpoint=null", "train.progress=false", "optim.batch_size=32",
-            "model.drop_path=0.0", extra]
+    tiny = [*TINY_MTL, extra]
     args = ["train", "--joint", "au,expr,va", "--data", str(aff), "--epochs", "1", "-o", str(run)]
     with caplog.at_level(logging.INFO, logger="mtl"):
-        result = CliRunner().invoke(main, [*args, *[a for s in tiny for a in ("--set", s)]], catch_exceptions=False)
+        result = CliRunner().invoke(main, [*args, *as_set_options(tiny)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     # what each source holds, counted here from its reader's records
     affwild2, raf_train = read("aff-wild2-mtl", aff, split="train"), read("raf-db-basic", raf, split="train")

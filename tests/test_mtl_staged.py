@@ -16,7 +16,7 @@ from mtl.affect_tasks import AFFECT_TASKS
 from mtl.config import MTLConfig
 from mtl.model import MTLArchitecture, MTLModel, build_model
 from mtl.runs import load_mtl
-from mtl.staged import load_mtl_run
+from mtl.staged import is_run_checkpoint, load_mtl_run
 
 CNN = "resnet10t"  # the smallest timm ResNet
 
@@ -136,3 +136,10 @@ def test_a_frozen_cnn_trains_for_an_epoch(aff, tmp_path):
     # kept in eval mode while training: its BatchNorm statistics are still the initial ones
     norms = [m for m in model.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert norms and all(int(m.num_batches_tracked) == 0 and not m.running_mean.any() for m in norms)
+
+
+def test_the_name_builtin_mae_means_the_cached_encoder_even_beside_a_folder_of_that_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "builtin-mae").mkdir()
+    assert not is_run_checkpoint("builtin-mae")
+    assert is_run_checkpoint("./builtin-mae") and is_run_checkpoint(tmp_path / "builtin-mae")
