@@ -10,6 +10,12 @@ an unfinished one resumes from its last checkpoint, so re-invoking the same comm
 interrupted table. Seed 0 of every config runs before any config's seed 1 (interrupted, a long
 table still has a row for every config), and the tables are rewritten after every run.
 
+Beside mean ± std, each row shows its difference to the first row on the first metric, paired by
+seed (mean ± std of the per-seed differences): a seed gives every config the same initial weights,
+so part of the seed-to-seed spread can be shared by all rows (README, "The built-in benchmark"),
+and the paired difference leaves that part out: rows whose spreads overlap may still differ
+consistently, seed by seed.
+
 Settings shared by all runs come with ``--overlay FILE``, merged after each CONFIG and before
 ``--set``. ``OUT/ablation.json`` records the overlays (path and content digest) and the ``--set``
 overrides; a re-run with other ones is refused rather than tabulating runs of different settings
@@ -85,12 +91,23 @@ def shown_mean(mean: float, std: float, runs: int) -> str:
     return f"{mean:.4f}" if runs == 1 else f"{mean:.4f} ± {std:.4f}"
 
 
+def paired_differences(finals: list[dict], reference: list[dict], key: str) -> list[float]:
+    """``finals[s][key] - reference[s][key]`` for every seed ``s`` both have."""
+    return [float(m[key]) - float(r[key]) for m, r in zip(finals, reference)
+            if m.get(key) is not None and r.get(key) is not None]
+
+
+def signed_mean(mean: float, std: float, runs: int) -> str:
+    """A difference's cell: as :func:`shown_mean`, with its sign."""
+    return "-" if math.isnan(mean) else f"{mean:+.4f}" if runs == 1 else f"{mean:+.4f} ± {std:.4f}"
+
+
 def write_tables(kind: SweepKind, out: Path, configs: list[Path], seeds: int, overlays: Sequence[Path] = (),
                  overrides: Sequence[str] = ()) -> str:
     """``ablation.csv`` (``<metric>_mean``, ``<metric>_std`` and ``<metric>_runs`` per metric) and
     ``ablation.md``; returns the Markdown."""
     first = kind.metrics[0][0]
-    rows, cells, settings = [], [], []
+    rows, cells, settings, reference = [], [], [], []
     for config in configs:
         finals = [final_metrics(run_folder(out, config, s)) or {} for s in range(seeds)]
         described = kind.describe(config, overlays, overrides)
@@ -103,6 +120,13 @@ def write_tables(kind: SweepKind, out: Path, configs: list[Path], seeds: int, ov
             row.update({f"{key}_mean": mean, f"{key}_std": std, f"{key}_runs": len(values)})
             shown.append(shown_mean(mean, std, len(values)))
         row["per_seed"] = " ".join(f"{m[first]:.4f}" if first in m else "-" for m in finals)
+        if not rows:
+            reference = finals  # the first config's runs
+        deltas = paired_differences(finals, reference, first)
+        mean, std = mean_std(deltas)
+        row.update({f"{first}_paired_delta_mean": mean, f"{first}_paired_delta_std": std,
+                    f"{first}_paired_delta_runs": len(deltas)})
+        shown.append("reference" if not rows else signed_mean(mean, std, len(deltas)))
         rows.append(row)
         cells.append(shown)
     with (out / "ablation.csv").open("w", newline="") as f:
@@ -110,11 +134,11 @@ def write_tables(kind: SweepKind, out: Path, configs: list[Path], seeds: int, ov
         writer.writeheader()
         writer.writerows(rows)
     titles = ["config", *settings, "runs", *(f"{title} (mean ± std)" for _, title in kind.metrics),
-              f"{kind.metrics[0][1]} per seed"]
+              f"{kind.metrics[0][1]} per seed", f"difference to {rows[0]['config']}, paired by seed"]
     lines = ["| " + " | ".join(titles) + " |", "|" + " --- |" * len(titles)]
     for row, shown in zip(rows, cells):
-        lines.append("| " + " | ".join([row["config"], *(str(row[k]) for k in settings), str(row["runs"]), *shown,
-                                         row["per_seed"]]) + " |")
+        lines.append("| " + " | ".join([row["config"], *(str(row[k]) for k in settings), str(row["runs"]),
+                                         *shown[:-1], row["per_seed"], shown[-1]]) + " |")
     md = "\n".join(lines) + "\n"
     (out / "ablation.md").write_text(md)
     return md

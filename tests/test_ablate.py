@@ -64,6 +64,14 @@ def test_ablate_runs_seed_major_skips_finished_runs_and_tabulates_them(two_confi
     two = table["two_stage"]
     assert (f"| 2 | {float(two['val_f1_mean']):.4f} ± {float(two['val_f1_std']):.4f} | "
             f"{float(two['basic_f1_mean']):.4f} ± {float(two['basic_f1_std']):.4f} | {two['per_seed']} |") in markdown
+    # each row against the first, seed by seed
+    deltas = [final_f1(out / "two_stage" / f"seed{s}") - final_f1(out / "one_stage" / f"seed{s}") for s in (0, 1)]
+    assert float(two["val_f1_paired_delta_mean"]) == pytest.approx(statistics.mean(deltas))
+    assert float(two["val_f1_paired_delta_std"]) == pytest.approx(statistics.stdev(deltas))
+    assert "| difference to one_stage, paired by seed |" in markdown
+    assert f"| {table['one_stage']['per_seed']} | reference |" in markdown
+    assert (f"| {two['per_seed']} | {statistics.mean(deltas):+.4f} ± {statistics.stdev(deltas):.4f} |"
+            in markdown)
 
 
 def test_overlays_reach_every_run_and_the_table_and_a_rerun_with_others_is_refused(two_configs, tmp_path):
@@ -112,3 +120,12 @@ def test_shipped_curricula_are_curricula_and_load_with_the_paper_overlay():
     check_inputs(configs, [paper])  # what README's `cer ablate curricula/*.yaml --overlay ...` runs
     assert describe(root / "two_stage.yaml", [paper]) == {"epochs": "[5, 15]", "compound": "[0.0, 1.0]",
                                                            "mode": "mix", "synthesis": "mixup+cutmix"}
+
+
+def test_paired_differences_use_only_the_seeds_both_rows_have():
+    from cer.sweep import paired_differences, signed_mean
+
+    row, first = [{"f1": 0.5}, {}, {"f1": 0.7}, {"f1": 0.2}], [{"f1": 0.4}, {"f1": 0.1}, {}, {"f1": 0.3}]
+    assert paired_differences(row, first, "f1") == pytest.approx([0.1, -0.1])
+    assert signed_mean(0.1, 0.0, 1) == "+0.1000" and signed_mean(-0.02, 0.005, 3) == "-0.0200 ± 0.0050"
+    assert signed_mean(float("nan"), 0.0, 0) == "-"
