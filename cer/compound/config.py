@@ -73,6 +73,14 @@ class DataConfig(ImageDataConfig):
 class ModelConfig(BackboneConfig):
     loss: Literal["bce", "balanced_mse"] = "bce"  # multi-label BCE; balanced_mse: the official code's option
     bmse_noise: float = 0.1        # noise variance of Balanced-MSE (Ren et al. 2022)
+    # The fresh head's initial weights: a truncated normal of this std, bias 0 (MAE fine-tuning,
+    # main_finetune.py: 2e-5, a near-zero head that every seed starts from alike); null: timm's (std 0.02)
+    head_init_std: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.head_init_std is not None and self.head_init_std < 0:
+            raise ValueError(f"model.head_init_std must be >= 0 (0: a zero head), or null for timm's; "
+                             f"got {self.head_init_std}")
 
 
 @dataclass

@@ -205,6 +205,13 @@ class CompoundTask:
 
             path = resolve_checkpoint(m.checkpoint, m.name, m.img_size)
             load_backbone_weights(model, path, allow_mismatch=m.allow_mismatch)  # logs what it loaded
+        if m.head_init_std is not None:
+            head = model.get_classifier()
+            if m.head_init_std > 0:
+                nn.init.trunc_normal_(head.weight, std=m.head_init_std)
+            else:
+                nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
         return model
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor],
