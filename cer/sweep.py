@@ -83,12 +83,14 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return (statistics.mean(values) if values else math.nan, statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def shown_mean(mean: float, std: float, runs: int) -> str:
-    """A table cell: ``mean ± std``, the mean alone from one run, ``-`` from none."""
+def shown_mean(mean: float, std: float, runs: int, signed: bool = False) -> str:
+    """A table cell: ``mean ± std``, the mean alone from one run, ``-`` from none; ``signed``: the
+    mean with its sign (a difference)."""
     if math.isnan(mean):  # no run has the metric
         return "-"
+    shown = f"{mean:+.4f}" if signed else f"{mean:.4f}"
     # No spread from fewer than two runs: "± 0" would claim one.
-    return f"{mean:.4f}" if runs == 1 else f"{mean:.4f} ± {std:.4f}"
+    return shown if runs == 1 else f"{shown} ± {std:.4f}"
 
 
 def paired_differences(finals: list[dict], reference: list[dict], key: str) -> list[float]:
@@ -97,17 +99,12 @@ def paired_differences(finals: list[dict], reference: list[dict], key: str) -> l
             if m.get(key) is not None and r.get(key) is not None]
 
 
-def signed_mean(mean: float, std: float, runs: int) -> str:
-    """A difference's cell: as :func:`shown_mean`, with its sign."""
-    return "-" if math.isnan(mean) else f"{mean:+.4f}" if runs == 1 else f"{mean:+.4f} ± {std:.4f}"
-
-
 def write_tables(kind: SweepKind, out: Path, configs: list[Path], seeds: int, overlays: Sequence[Path] = (),
                  overrides: Sequence[str] = ()) -> str:
     """``ablation.csv`` (``<metric>_mean``, ``<metric>_std`` and ``<metric>_runs`` per metric) and
     ``ablation.md``; returns the Markdown."""
     first = kind.metrics[0][0]
-    rows, cells, settings, reference = [], [], [], []
+    rows, cells, paired, settings, reference = [], [], [], [], []
     for config in configs:
         finals = [final_metrics(run_folder(out, config, s)) or {} for s in range(seeds)]
         described = kind.describe(config, overlays, overrides)
@@ -126,7 +123,7 @@ def write_tables(kind: SweepKind, out: Path, configs: list[Path], seeds: int, ov
         mean, std = mean_std(deltas)
         row.update({f"{first}_paired_delta_mean": mean, f"{first}_paired_delta_std": std,
                     f"{first}_paired_delta_runs": len(deltas)})
-        shown.append("reference" if not rows else signed_mean(mean, std, len(deltas)))
+        paired.append("reference" if not rows else shown_mean(mean, std, len(deltas), signed=True))
         rows.append(row)
         cells.append(shown)
     with (out / "ablation.csv").open("w", newline="") as f:
@@ -136,9 +133,9 @@ def write_tables(kind: SweepKind, out: Path, configs: list[Path], seeds: int, ov
     titles = ["config", *settings, "runs", *(f"{title} (mean ± std)" for _, title in kind.metrics),
               f"{kind.metrics[0][1]} per seed", f"difference to {rows[0]['config']}, paired by seed"]
     lines = ["| " + " | ".join(titles) + " |", "|" + " --- |" * len(titles)]
-    for row, shown in zip(rows, cells):
-        lines.append("| " + " | ".join([row["config"], *(str(row[k]) for k in settings), str(row["runs"]),
-                                         *shown[:-1], row["per_seed"], shown[-1]]) + " |")
+    for row, shown, difference in zip(rows, cells, paired):
+        lines.append("| " + " | ".join([row["config"], *(str(row[k]) for k in settings), str(row["runs"]), *shown,
+                                         row["per_seed"], difference]) + " |")
     md = "\n".join(lines) + "\n"
     (out / "ablation.md").write_text(md)
     return md

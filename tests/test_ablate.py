@@ -123,9 +123,10 @@ def test_shipped_curricula_are_curricula_and_load_with_the_paper_overlay():
 
 
 def test_paired_differences_use_only_the_seeds_both_rows_have():
-    from cer.sweep import paired_differences, signed_mean
+    from cer.sweep import paired_differences, shown_mean
 
     row, first = [{"f1": 0.5}, {}, {"f1": 0.7}, {"f1": 0.2}], [{"f1": 0.4}, {"f1": 0.1}, {}, {"f1": 0.3}]
     assert paired_differences(row, first, "f1") == pytest.approx([0.1, -0.1])
-    assert signed_mean(0.1, 0.0, 1) == "+0.1000" and signed_mean(-0.02, 0.005, 3) == "-0.0200 ± 0.0050"
-    assert signed_mean(float("nan"), 0.0, 0) == "-"
+    assert shown_mean(0.1, 0.0, 1, signed=True) == "+0.1000"
+    assert shown_mean(-0.02, 0.005, 3, signed=True) == "-0.0200 ± 0.0050"
+    assert shown_mean(float("nan"), 0.0, 0, signed=True) == "-"

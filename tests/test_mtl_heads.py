@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 from click.testing import CliRunner
-from tiny_mtl import TINY_MTL
+from tiny_mtl import TINY_MTL, as_set_options
 
 from cer.config import ConfigError, load_config
 from mtl.affect_tasks import AFFECT_TASKS, au_weights, task_registry
@@ -214,9 +214,8 @@ def test_mtl_train_with_every_004_switch_runs_an_epoch_and_evaluate_agrees(tiny_
     aff, run = tiny_synth / "aff-wild2", tmp_path / "run"
     switches = ["model.au_head=anfl", "model.va_head=bn_tanh", "model.cross_attention=true", "loss.au=asymmetric"]
     tiny = [*TINY_MTL, "optim.name=sam"]  # the paper's optimiser: its second pass runs the BatchNorm head again
-    args = ["train", "--joint", "au,expr,va", "--data", str(aff), "--epochs", "1", "-o", str(run)]
-    for item in switches + tiny:
-        args += ["--set", item]
+    args = ["train", "--joint", "au,expr,va", "--data", str(aff), "--epochs", "1", "-o", str(run),
+            *as_set_options(switches + tiny)]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

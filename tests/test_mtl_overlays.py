@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from tiny_mtl import TINY_MTL
+from tiny_mtl import TINY_MTL, as_set_options
 
 from cer.config import load_config
 from mtl.config import MTLConfig
@@ -16,6 +16,8 @@ from mtl.config import MTLConfig
 OVERLAYS = Path(__file__).parent.parent / "mtl" / "overlays"
 PAPER_003 = OVERLAYS / "paper_003.yaml"
 TRANSFORMER_FUSION = OVERLAYS / "transformer_fusion.yaml"
+
+
 def test_paper_003_overlay_sets_its_optimiser_ema_clipping_early_stopping_and_focal_loss():
     cfg = load_config(MTLConfig, [PAPER_003])
     o, t = cfg.optim, cfg.train
@@ -31,9 +33,8 @@ def train_under(overlay: Path, tiny_synth: Path, run: Path, *args: str) -> list[
     """``mtl train OVERLAY ARGS`` at tiny scale on the synthetic Aff-Wild2 set; the rows of metrics.jsonl."""
     from mtl.cli import main
 
-    command = ["train", str(overlay), *args, "--data", str(tiny_synth / "aff-wild2"), "-o", str(run)]
-    for item in TINY_MTL:
-        command += ["--set", item]
+    command = ["train", str(overlay), *args, "--data", str(tiny_synth / "aff-wild2"), "-o", str(run),
+               *as_set_options(TINY_MTL)]
     result = CliRunner().invoke(main, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
