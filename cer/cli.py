@@ -6,6 +6,7 @@ main = lazy_cli("cer", {
     "synth": "cer.synth.command:synth",
     "train": "cer.compound.train:train",
     "pretrain": "cer.pretrain.command:pretrain",
+    "probe": "cer.compound.probe:probe",
     "evaluate": "cer.compound.evaluate:evaluate",
     "ablate": "cer.compound.ablate:ablate",
     "folds": "cer.compound.folds:folds",

@@ -11,22 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from tiny_mtl import TINY_MTL, as_set_options
+from tiny_mtl import TINY_MTL_SET as TINY
+from tiny_mtl import history
+from tiny_mtl import mtl_cli as mtl
 
 from cer.data.registry import read
 from mtl.cli import main
-
-TINY = as_set_options(TINY_MTL)
-
-
-def mtl(*args: str) -> str:
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def history(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ import logging
 
 import pytest
 import torch
-from test_mtl_pipeline import TINY, mtl
+from tiny_mtl import TINY_MTL_SET as TINY
+from tiny_mtl import mtl_cli as mtl
 
 from cer.config import load_config
 from cer.models.checkpoint import CheckpointMismatchError

@@ -12,7 +12,7 @@ import pytest
 import torch
 from test_mtl_extra_features import write_stream
 from test_mtl_fusion import fake_run
-from test_mtl_pipeline import history
+from tiny_mtl import history
 
 from cer.data.registry import read
 from cer.models.trained import WEIGHTS
