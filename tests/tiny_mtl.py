@@ -17,9 +17,9 @@ def as_set_options(overrides: Iterable[str]) -> list[str]:
     return [arg for item in overrides for arg in ("--set", item)]
 
 
-# The tiny settings as command-line options, one epoch.
-TINY_MTL_ARGS: tuple[str, ...] = ("--epochs", "1", *as_set_options(TINY_MTL))
+# The tiny settings as command-line options, and those for one epoch.
 TINY_MTL_SET: tuple[str, ...] = tuple(as_set_options(TINY_MTL))
+TINY_MTL_ARGS: tuple[str, ...] = ("--epochs", "1", *TINY_MTL_SET)
 
 
 def mtl_cli(*args: str) -> str:

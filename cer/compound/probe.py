@@ -39,14 +39,14 @@ def probe_scores(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
                  names: Sequence[str], c: float = PROBE_C) -> dict[str, Any]:
     """Logistic regression on standardised features: held-out macro F1, accuracy and per-class F1."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from cer.metrics import f1_per_class
+
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
     pred = probe.fit(train_x, train_y).predict(test_x)
-    labels = list(range(len(names)))
-    per_class = f1_score(test_y, pred, labels=labels, average=None, zero_division=0)
+    per_class = f1_per_class(test_y, pred, len(names))
     return {"macro_f1": float(per_class.mean()), "accuracy": float((pred == test_y).mean()),
             "train_accuracy": float(probe.score(train_x, train_y)),
             "per_class_f1": {n: float(f) for n, f in zip(names, per_class)}}
@@ -102,4 +102,3 @@ def probe(configs: tuple[str, ...], overrides: tuple[str, ...]) -> None:
         per_class = " ".join(f"{k} {v:.2f}" for k, v in s["per_class_f1"].items())
         click.echo(f"{name:>7}: held-out basic macro F1 {s['macro_f1']:.3f} (accuracy {s['accuracy']:.3f}, "
                    f"train accuracy {s['train_accuracy']:.3f}; {per_class})")
-
