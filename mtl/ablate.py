@@ -24,7 +24,8 @@ def describe(config: Path, overlays: Sequence[Path] = (), overrides: Sequence[st
     cfg = load_config(MTLConfig, [config, *overlays], overrides)
     m, s = cfg.model, cfg.sequence
     heads = [f"au {m.au_head}", f"va {m.va_head}"] + (["cross attention"] if m.cross_attention else [])
-    return {"tasks": ",".join(parse_tasks(cfg.tasks.joint)), "fuse": ",".join(cfg.fuse.runs) or "-",
+    return {"tasks": ",".join(parse_tasks(cfg.tasks.joint)), "weights": m.checkpoint or "random",
+            "fuse": ",".join(cfg.fuse.runs) or "-",
             "S/W": f"{s.length}/{s.stride or s.length}",
             "temporal": m.temporal if s.length > 1 else "-",  # single frames have no temporal module
             "heads": ", ".join(heads), "au loss": cfg.loss.au,

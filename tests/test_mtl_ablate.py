@@ -45,6 +45,7 @@ def test_mtl_ablate_runs_seed_major_skips_finished_runs_and_tabulates_p_mtl(tiny
         assert row["runs"] == "2" and float(row["val_p_mtl_mean"]) == pytest.approx(statistics.mean(p))
         assert float(row["val_p_mtl_std"]) == pytest.approx(statistics.stdev(p))
     assert table["au_alone"]["tasks"] == "au" and table["va_bn"]["heads"] == "au linear, va bn_tanh"
+    assert table["va_bn"]["weights"] == "random"  # model.checkpoint=null, as the tiny settings say
     assert table["va_bn"]["val_f1_au_runs"] == "0"  # a part the row does not train: no value...
     markdown = (out / "ablation.md").read_text()
     assert re.search(r"^\| va_bn \| v,a \|.* \| - \| - \|", markdown, flags=re.M)  # ...and "-" for AU, EXPR F1
@@ -53,12 +54,12 @@ def test_mtl_ablate_runs_seed_major_skips_finished_runs_and_tabulates_p_mtl(tiny
 def test_shipped_mtl_sweeps_load_and_differ_within_each_table():
     tables = sorted(p for p in SWEEPS.iterdir() if p.is_dir())
     assert [t.name for t in tables] == ["002_table2", "002_table3", "002_table5", "004_table1", "004_table2",
-                                        "004_table3", "004_table4"]
+                                        "004_table3", "004_table4", "builtin_encoder"]
     for table in tables:
         rows = [describe(c) for c in sorted(table.glob("*.yaml"))]
         assert len(rows) >= 2 and len({json.dumps(r, sort_keys=True) for r in rows}) == len(rows), table.name
     last = describe(SWEEPS / "004_table1" / "4_anfl_attention.yaml")
-    assert last == {"tasks": "au,expr,v,a", "fuse": "-", "S/W": "1/1", "temporal": "-",
+    assert last == {"tasks": "au,expr,v,a", "weights": "builtin-mae", "fuse": "-", "S/W": "1/1", "temporal": "-",
                     "heads": "au anfl, va bn_tanh, cross attention",
                     "au loss": "asymmetric", "expr loss": "ce", "optimiser": "sam(sgd)"}
     focal = describe(SWEEPS / "004_table1" / "4_anfl_attention.yaml", overrides=["loss.expr=focal"])
