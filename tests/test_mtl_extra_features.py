@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_mtl import write_csv, write_stream
 
 from cer.config import ConfigError, load_config
 from cer.data.record import FaceRecord
 from mtl.config import MTLConfig
 from mtl.extra_features import FeatureFileError, FrameFeatures
-from mtl.sequences import frame_number, video_of
+from mtl.sequences import frame_number
 
 TABLE = np.arange(12, dtype=np.float32).reshape(4, 3) / 4  # 4 frames x 3 features
 
@@ -22,13 +23,6 @@ TABLE = np.arange(12, dtype=np.float32).reshape(4, 3) / 4  # 4 frames x 3 featur
 def frames(video: str, *numbers: int) -> list[FaceRecord]:
     """Aff-Wild2 style frames: <video>/<number>.jpg."""
     return [FaceRecord(image=f"/data/cropped_aligned/{video}/{n:05d}.jpg", video=video) for n in numbers]
-
-
-def write_csv(path: Path, rows, header: str | None = "f0,f1,f2") -> Path:
-    lines = ([header] if header else []) + [",".join(f"{v:g}" if not isinstance(v, str) else v for v in row)
-                                             for row in rows]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def test_npy_rows_are_frames_counted_from_one(tmp_path):
@@ -125,22 +119,6 @@ def test_config_takes_a_list_of_named_streams(tmp_path):
         load_config(MTLConfig, overrides=[f"fuse.extra=[{{path: {tmp_path}, name: a}}, {{path: x, name: a}}]"])
     with pytest.raises(ConfigError, match="missing required key.*'name'"):
         load_config(MTLConfig, overrides=[f"fuse.extra=[{{path: {tmp_path}}}]"])
-
-
-def write_stream(folder: Path, records, dim: int, suffix: str, seed: int) -> Path:
-    """One file per video of ``records``, row i = frame i, values that identify the frame."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    by_video: dict[str, int] = {}
-    for r in records:
-        by_video[video_of(r)] = max(by_video.get(video_of(r), 0), frame_number(r))
-    for video, last in by_video.items():
-        table = rng.normal(size=(last, dim)).astype(np.float32)
-        if suffix == ".npy":
-            np.save(folder / f"{video}.npy", table)
-        else:
-            write_csv(folder / f"{video}.csv", table.tolist(), header=",".join(f"c{i}" for i in range(dim)))
-    return folder
 
 
 @pytest.fixture(scope="module")

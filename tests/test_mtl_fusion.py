@@ -8,30 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_mtl import TINY_IMG, fake_run
 
 from cer.config import load_config
 from cer.data.registry import read
 from cer.task import data_loader
-from mtl.affect_tasks import AFFECT_TASKS
 from mtl.config import MTLConfig
 from mtl.extract import frame_key
-
-IMG = 32
-
-
-def fake_run(folder: Path, tasks=("au",), seed: int = 0) -> Path:
-    """A finished MTL run folder with a random model (what `mtl train` exports into best/)."""
-    from mtl.model import MTLArchitecture, build_model
-    from mtl.runs import save_mtl
-
-    torch.manual_seed(seed)
-    arch = MTLArchitecture(backbone="vit_face_tiny", img_size=IMG, tasks=list(tasks),
-                           head_sizes=[AFFECT_TASKS[t].outputs for t in tasks])
-    save_mtl(build_model(arch), folder / "best", arch, {
-        "mean": [0.5] * 3, "std": [0.5] * 3,
-        "sequence": {"length": 1, "stride": 1}, "fuse": [], "metrics": {"val_f1_au": 0.25}, "config": {},
-    })
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +26,7 @@ def build_task(aff: Path, fused: list[Path], live: bool):
     from mtl.task import MTLTask
 
     cfg = load_config(MTLConfig, overrides=[
-        f"data.train.path={aff}", f"data.val.path={aff}", "tasks.joint=au,va", f"model.img_size={IMG}",
+        f"data.train.path={aff}", f"data.val.path={aff}", "tasks.joint=au,va", f"model.img_size={TINY_IMG}",
         "model.checkpoint=null",
         f"fuse.runs={[str(f) for f in fused]}", f"fuse.live={'true' if live else 'false'}", "sequence.length=4",
         "train.progress=false", "augment.hflip=0.5", "optim.batch_size=16",
@@ -104,7 +87,7 @@ def test_feature_cache_resumes_and_rebuilds_for_other_weights(aff, tmp_path):
     direct = again.lookup([frame_key(r) for r in records[25:35]])
     from cer.data.image_bank import ImageBank
 
-    bank = ImageBank(records[25:35], IMG)
+    bank = ImageBank(records[25:35], TINY_IMG)
     images = torch.from_numpy(np.stack([bank[i] for i in range(10)])).permute(0, 3, 1, 2)
     np.testing.assert_allclose(direct, extractor(images).numpy(), rtol=1e-4, atol=1e-5)
     # other weights: the cache is emptied rather than mixed

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_mtl_extra_features import write_stream
-from test_mtl_fusion import fake_run
-from tiny_mtl import history
+from tiny_mtl import fake_run, history, write_stream
 
 from cer.data.registry import read
 from cer.models.trained import WEIGHTS
