@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_mtl import write_csv, write_stream
+from tiny_mtl import TINY_IMG, write_csv, write_stream
 
 from cer.config import ConfigError, load_config
 from cer.data.record import FaceRecord
@@ -137,7 +137,7 @@ def test_a_run_serves_each_stream_beside_the_visual_features_and_the_model_uses_
 
     aff, audio, text = streams
     cfg = load_config(MTLConfig, overrides=[
-        f"data.train.path={aff}", f"data.val.path={aff}", "tasks.joint=au,va", "model.img_size=32",
+        f"data.train.path={aff}", f"data.val.path={aff}", "tasks.joint=au,va", f"model.img_size={TINY_IMG}",
         "model.checkpoint=null",
         "sequence.length=4", "train.progress=false", "optim.batch_size=16", "model.temporal=transformer",
         "model.transformer.layers=1", "model.transformer.heads=2", "model.transformer.width=16",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_mtl import fake_run, history, write_stream
+from tiny_mtl import TINY_IMG, fake_run, history, write_stream
 
 from cer.data.registry import read
 from cer.models.trained import WEIGHTS
@@ -57,7 +57,7 @@ def train_once(setup, out: Path, monkeypatch) -> tuple[MTLTask, dict[str, torch.
         f"fuse.runs={[str(f) for f in fused]}", f"fuse.extra=[{{path: {audio}, name: audio}}]",
         f"model.checkpoint={own}", "model.freeze_backbone=true", "model.temporal=transformer",
         "model.transformer.layers=1", "model.transformer.heads=2", "model.transformer.width=32",
-        "model.img_size=32", "model.drop_path=0.0", "train.progress=false", "optim.batch_size=16",
+        f"model.img_size={TINY_IMG}", "model.drop_path=0.0", "train.progress=false", "optim.batch_size=16",
     ], output=str(out))
     assert {n.split(".")[0] + "." for n, p in seen["model"].named_parameters() if p.requires_grad} == set(TRAINED)
     return seen["task"], seen["initial"]
