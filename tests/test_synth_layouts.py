@@ -30,7 +30,7 @@ from cer.synth.expression import (
     still_expression,
 )
 from cer.synth.face import face_box, render_face
-from cer.synth.generate import SCALES, default_dataset, generate
+from cer.synth.generate import COMPLETE_MARKER, SCALES, SYNTH_VERSION, default_layout, generate
 from cer.synth.layouts.aff_wild2 import INVALID_SHARE
 from cer.synth.layouts.c_expr_db import plan_videos, video_content
 from cer.taxonomy import (
@@ -378,17 +378,27 @@ def test_interrupted_layout_leaves_nothing(tmp_path, monkeypatch):
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_default_dataset_is_generated_once(tmp_path, monkeypatch):
+def test_default_layout_is_rendered_once_alone_and_a_stale_one_again(tmp_path, monkeypatch):
     calls = []
 
     def fake_generate(out, layout, seed, scale):
         calls.append((layout, seed, scale))
-        Path(out).mkdir(parents=True)
-        (Path(out) / "raf-db").mkdir()
+        (Path(out) / layout).mkdir(parents=True)
+        (Path(out) / layout / "faces.txt").write_text(f"call {len(calls)}")
 
     monkeypatch.setenv("CER_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(generate_module, "generate", fake_generate)
-    first = default_dataset("tiny", seed=3)
-    assert first == tmp_path / "cache" / "synth" / "tiny-seed3" and (first / "raf-db").is_dir()
-    assert default_dataset("tiny", seed=3) == first and calls == [("all", 3, "tiny")]
-    assert sorted(p.name for p in first.parent.iterdir()) == ["tiny-seed3"]
+    first = default_layout("raf-db", "tiny", seed=3)
+    assert first == tmp_path / "cache" / "synth" / "tiny-seed3" / "raf-db"
+    assert default_layout("raf-db", "tiny", seed=3) == first and calls == [("raf-db", 3, "tiny")]
+    # Only the layout asked for is rendered, and no staging folder is left beside it.
+    assert sorted(p.name for p in first.parent.iterdir()) == ["raf-db"]
+
+    # A layout of an older renderer version (or of the earlier all-layouts cache, without its own
+    # marker) is rendered again and replaced.
+    (first / COMPLETE_MARKER).write_text(f"{SYNTH_VERSION - 1}\n")
+    assert default_layout("raf-db", "tiny", seed=3) == first and len(calls) == 2
+    assert (first / "faces.txt").read_text() == "call 2"
+    assert sorted(p.name for p in first.parent.iterdir()) == ["raf-db"]
+    with pytest.raises(ValueError, match="unknown layout 'rafdb'"):
+        default_layout("rafdb")

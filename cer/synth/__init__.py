@@ -8,6 +8,6 @@ the trainer and the predictor then run on them unchanged.
 - ``expression``: expression targets -> AU intensities and every label;
 - ``episodes``: expression episodes of video clips;
 - ``layouts``: one writer per data set layout;
-- ``generate``: ``generate()`` at a named scale, and ``default_dataset()`` (the cached one);
+- ``generate``: ``generate()`` at a named scale, and ``default_layout()`` (the cached ones, each rendered on first use);
 - ``command``: the ``cer synth`` command.
 """

@@ -25,9 +25,9 @@ def synthetic_root(reader: str, scale: str = "default", seed: int = 0) -> Path:
     if reader not in SYNTHETIC_LAYOUT:
         raise ValueError(f"reader {reader!r} has no built-in synthetic data: give it a path "
                          f"(synthetic layouts exist for {', '.join(SYNTHETIC_LAYOUT)})")
-    from cer.synth.generate import default_dataset
+    from cer.synth.generate import default_layout
 
-    return default_dataset(scale, seed) / SYNTHETIC_LAYOUT[reader]
+    return default_layout(SYNTHETIC_LAYOUT[reader], scale, seed)
 
 
 def read_data(source: DataSource, data: ImageDataConfig, seed: int = 0) -> list[FaceRecord]:

@@ -38,6 +38,7 @@ IDENTITIES_FILE = "SYNTH_IDENTITIES.csv"
 # Training-set class counts of the real RAF-DB basic subset (Li, Deng & Du 2017), in RAF_BASIC order.
 REAL_BASIC_TRAIN_COUNTS = (1290, 281, 717, 4772, 1982, 705, 2524)
 MIN_PER_CLASS = 2
+_COMPOUND = 1  # the compound subset's code (its place in write()'s plan), part of each face's seed key
 # Pose range of aligned faces (degrees): aligned crops are upright, so roll stays small.
 YAW, PITCH, ROLL = 20.0, 12.0, 5.0
 
@@ -53,6 +54,9 @@ class RafDbSize:
         compound_test_per_c_expr_class: test images of each compound class C-EXPR-DB also has.
         compound_test_per_other_class: test images of each of the 4 other compound classes.
         train_identities, test_identities: people in each split (shared by both subsets).
+        compound_test_identities: people of the compound test split, if more than ``test_identities``
+            (the first ``test_identities`` of them are the basic test split's): many faces of few
+            people make errors that go together, and a test set that measures less than its size.
         image_size: side of the aligned crops (RAF-DB: 100).
     """
 
@@ -63,6 +67,7 @@ class RafDbSize:
     compound_test_per_other_class: int
     train_identities: int
     test_identities: int
+    compound_test_identities: int | None = None
     image_size: int = 100
 
 
@@ -110,6 +115,8 @@ def _plan_split(
     labels = rng.permutation(np.repeat(np.arange(len(counts)), counts))
     first_id = 0 if split == "train" else size.train_identities
     n_ids = size.train_identities if split == "train" else size.test_identities
+    if split == "test" and subset_code == _COMPOUND:
+        n_ids = max(n_ids, size.compound_test_identities or 0)
     identities = first_id + rng.integers(0, n_ids, size=len(labels))
     digits = max(min_digits, len(str(len(labels))))
     faces, lines = [], []
@@ -144,6 +151,7 @@ def write(root: Path, size: RafDbSize, seed: int, workers: int) -> dict:
         "basic": (lambda split: basic_class_counts(getattr(size, f"basic_{split}")), _basic_target, 5),
         "compound": (lambda split: compound_class_counts(size, split), _compound_target, 4),
     }
+    assert list(subsets).index("compound") == _COMPOUND
     faces: list[_Face] = []
     info: dict = {"image_size": size.image_size, "seed": seed}
     used: dict[str, set[int]] = {"train": set(), "test": set()}
