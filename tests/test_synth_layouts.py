@@ -148,6 +148,36 @@ def test_raf_db_splits_are_identity_disjoint(tiny):
     assert len(rows) == sum(info[s][split] for s in ("basic", "compound") for split in ("train", "test"))
 
 
+def test_a_larger_compound_test_set_of_more_people_leaves_every_other_face_as_it_was(tmp_path):
+    from dataclasses import replace
+
+    from cer.synth.layouts import raf_db
+
+    small = replace(SCALES["tiny"].raf_db, basic_train=14, basic_test=14, compound_train_per_class=1,
+                    compound_test_per_c_expr_class=1, compound_test_per_other_class=1,
+                    train_identities=4, test_identities=3)
+    larger = replace(small, compound_test_per_c_expr_class=4, compound_test_identities=12)
+    for name, size in (("small", small), ("larger", larger)):
+        raf_db.write(tmp_path / name, size, seed=0, workers=1)
+
+    def ids(root: Path, subset: str, split: str) -> dict[str, str]:
+        _, rows = read_csv(root / "SYNTH_IDENTITIES.csv")
+        return {image: who for s, image, who in rows if s == subset and image.startswith(split)}
+
+    def files(root: Path, subset: str, split: str) -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in (root / subset / "Image" / "aligned").glob(f"{split}_*")}
+
+    a, b = tmp_path / "small", tmp_path / "larger"
+    for subset, split in (("basic", "train"), ("basic", "test"), ("compound", "train")):
+        assert files(a, subset, split) == files(b, subset, split) and ids(a, subset, split) == ids(b, subset, split)
+    assert len(files(b, "compound", "test")) == 7 * 4 + 4 * 1
+    # Its people: the basic test split's 3 and up to 9 more, none of them a training identity.
+    test_people = set(ids(b, "compound", "test").values())
+    train_people = set(ids(b, "basic", "train").values()) | set(ids(b, "compound", "train").values())
+    assert len(test_people) > 3 and not test_people & train_people
+    assert all(4 <= int(who.removeprefix("raf")) < 4 + 12 for who in test_people)
+
+
 # --- Aff-Wild2 ----------------------------------------------------------------------------------
 
 
