@@ -38,7 +38,6 @@ IDENTITIES_FILE = "SYNTH_IDENTITIES.csv"
 # Training-set class counts of the real RAF-DB basic subset (Li, Deng & Du 2017), in RAF_BASIC order.
 REAL_BASIC_TRAIN_COUNTS = (1290, 281, 717, 4772, 1982, 705, 2524)
 MIN_PER_CLASS = 2
-_COMPOUND = 1  # the compound subset's code (its place in write()'s plan), part of each face's seed key
 # Pose range of aligned faces (degrees): aligned crops are upright, so roll stays small.
 YAW, PITCH, ROLL = 20.0, 12.0, 5.0
 
@@ -109,15 +108,13 @@ def _compound_target(raf_index: int) -> Target:
 
 def _plan_split(
     subset_dir: Path, subset_code: int, split: str, counts: list[int], target_of, size: RafDbSize,
-    rng: np.random.Generator, min_digits: int,
+    people: int, rng: np.random.Generator, min_digits: int,
 ) -> tuple[list[_Face], list[tuple[str, int]]]:
-    """Faces of one split in a shuffled class order, and their label-file lines (name, file label)."""
+    """Faces of one split in a shuffled class order, shown by ``people`` identities of the split, and
+    their label-file lines (name, file label)."""
     labels = rng.permutation(np.repeat(np.arange(len(counts)), counts))
     first_id = 0 if split == "train" else size.train_identities
-    n_ids = size.train_identities if split == "train" else size.test_identities
-    if split == "test" and subset_code == _COMPOUND:
-        n_ids = max(n_ids, size.compound_test_identities or 0)
-    identities = first_id + rng.integers(0, n_ids, size=len(labels))
+    identities = first_id + rng.integers(0, people, size=len(labels))
     digits = max(min_digits, len(str(len(labels))))
     faces, lines = [], []
     split_code = 0 if split == "train" else 1
@@ -146,22 +143,24 @@ def _render(face: _Face, seed: int, image_size: int) -> None:
 def write(root: Path, size: RafDbSize, seed: int, workers: int) -> dict:
     """Write synthetic RAF-DB under ``root`` and return its SYNTH_INFO (see the module docstring)."""
     plan_rng = item_rng(seed, f"{LAYOUT}/plan")
-    # subset -> (class counts of a split, target of a 0-based class, digits of training names)
+    # subset -> (class counts of a split, target of a 0-based class, digits of training names, test people)
     subsets = {
-        "basic": (lambda split: basic_class_counts(getattr(size, f"basic_{split}")), _basic_target, 5),
-        "compound": (lambda split: compound_class_counts(size, split), _compound_target, 4),
+        "basic": (lambda split: basic_class_counts(getattr(size, f"basic_{split}")), _basic_target, 5,
+                  size.test_identities),
+        "compound": (lambda split: compound_class_counts(size, split), _compound_target, 4,
+                     max(size.test_identities, size.compound_test_identities or 0)),
     }
-    assert list(subsets).index("compound") == _COMPOUND
     faces: list[_Face] = []
     info: dict = {"image_size": size.image_size, "seed": seed}
     used: dict[str, set[int]] = {"train": set(), "test": set()}
-    for code, (subset, (counts_of, target_of, train_digits)) in enumerate(subsets.items()):
+    for code, (subset, (counts_of, target_of, train_digits, test_people)) in enumerate(subsets.items()):
         lines: list[tuple[str, int]] = []
         subset_info: dict = {"per_class": {}}
         for split in ("train", "test"):
             counts = counts_of(split)
             split_faces, split_lines = _plan_split(
-                root / subset, code, split, counts, target_of, size, plan_rng,
+                root / subset, code, split, counts, target_of, size,
+                size.train_identities if split == "train" else test_people, plan_rng,
                 train_digits if split == "train" else 4,
             )
             faces += split_faces
